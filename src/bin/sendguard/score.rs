@@ -1,0 +1,150 @@
+//! `sendguard score`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use sendguard::corpus::{open_input, ReadLimits};
+use sendguard::{Class, Reason, Verdict, Verdicted};
+
+/// Arguments of `score`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model file (default: the shipped models/default.sgm).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// One JSON object per message, one per line.
+    #[arg(long)]
+    json: bool,
+    /// Show the features behind each verdict.
+    #[arg(long)]
+    explain: bool,
+    /// Number of reasons per message.
+    #[arg(long, default_value_t = 5)]
+    reasons: usize,
+    /// .eml file, directory of .eml files, mbox/mboxrd file (plain or .gz), or - for stdin.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let classifier = crate::load_model(args.model.as_deref())?;
+    let limits = ReadLimits::default();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut flagged = false;
+    let mut failed = false;
+    for input in &args.inputs {
+        let messages = match open_input(input, &limits) {
+            Ok(m) => m,
+            Err(e) => {
+                failed = true;
+                report_error(&mut out, args.json, input, 0, &e.to_string())?;
+                continue;
+            }
+        };
+        for item in messages {
+            let msg = match item {
+                Ok(m) => m,
+                Err(e) => {
+                    failed = true;
+                    let index = match &e {
+                        sendguard::corpus::CorpusError::TooLarge { index, .. } => *index,
+                        sendguard::corpus::CorpusError::Read { index, .. } => *index,
+                        _ => 0,
+                    };
+                    report_error(&mut out, args.json, input, index, &e.to_string())?;
+                    continue;
+                }
+            };
+            let explained = if args.json || args.explain {
+                classifier.explain(&msg.bytes, args.reasons)
+            } else {
+                classifier.score(&msg.bytes)
+            };
+            match explained {
+                Ok(v) => {
+                    flagged |= v.decision.verdict >= Verdict::Hold;
+                    if args.json {
+                        writeln!(out, "{}", json_line(&msg.input, msg.index, &v))?;
+                    } else {
+                        write_readable(&mut out, &msg.input, msg.index, &v, args.explain)?;
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    report_error(&mut out, args.json, &msg.input, msg.index, &e.to_string())?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if failed {
+        ExitCode::from(2)
+    } else if flagged {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn report_error(out: &mut impl Write, json: bool, input: &str, index: usize, error: &str) -> std::io::Result<()> {
+    if json {
+        let v = serde_json::json!({"input": input, "index": index, "message_id": null, "error": error});
+        writeln!(out, "{v}")
+    } else {
+        out.flush()?;
+        eprintln!("{input}#{index}: error: {error}");
+        Ok(())
+    }
+}
+
+/// The JSON object of one scored message.
+pub fn json_line(input: &str, index: usize, v: &Verdicted) -> serde_json::Value {
+    let p = v.scores.probabilities();
+    let mut scores = serde_json::Map::new();
+    for c in Class::ALL {
+        scores.insert(c.name().to_string(), serde_json::json!(p[c.index()]));
+    }
+    let reasons: Vec<&Reason> = v.reasons.iter().collect();
+    serde_json::json!({
+        "input": input,
+        "index": index,
+        "message_id": v.message_id,
+        "scores": scores,
+        "class": v.decision.class.name(),
+        "verdict": v.decision.verdict.as_str(),
+        "suspicion": v.decision.suspicion,
+        "reasons": reasons,
+    })
+}
+
+fn write_readable(out: &mut impl Write, input: &str, index: usize, v: &Verdicted, explain: bool) -> std::io::Result<()> {
+    let p = v.scores.probabilities();
+    let shown = if v.decision.verdict == Verdict::Pass {
+        v.decision.class
+    } else {
+        v.decision.flagged_class
+    };
+    write!(
+        out,
+        "{input}#{index}  {:<6} {}={:.3}  (ham {:.3} spam {:.3} phishing {:.3} fraud {:.3})",
+        v.decision.verdict.as_str(),
+        shown.name(),
+        p[shown.index()],
+        p[0],
+        p[1],
+        p[2],
+        p[3]
+    )?;
+    if let Some(id) = &v.message_id {
+        write!(out, "  <{id}>")?;
+    }
+    writeln!(out)?;
+    if explain {
+        for r in &v.reasons {
+            writeln!(out, "    {:+8.3}  {}", r.contribution, r.feature)?;
+        }
+    }
+    Ok(())
+}

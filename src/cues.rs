@@ -1,0 +1,407 @@
+//! Named, explainable advance-fee cues.
+//!
+//! Each cue is one feature with its own learned weight, so a verdict can say
+//! "large sum of money + free-mail contact" in words a mail administrator reads.
+//! Cues look at what a scam needs (money, a way to reach the scammer, a story,
+//! pressure) rather than at any one language, so they also fire on mail in
+//! languages the model was not trained on.
+
+use crate::tokenize::typed::{email_domain, is_freemail, is_reserved_domain};
+
+/// One named cue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cue {
+    /// A sum of at least 100,000 (USD, EUR, GBP, ...) or 10 million yen.
+    LargeSum,
+    /// A sum of at least a million (100 million yen).
+    VeryLargeSum,
+    /// At least two words of the advance-fee story (beneficiary, inheritance, next of kin, ...).
+    StoryLanguage,
+    /// At least four distinct words of the advance-fee story.
+    StrongStoryLanguage,
+    /// The body names a free-mail address that is not the sender's own.
+    FreeMailContact,
+    /// A large sum together with a free-mail contact: the core of the incident letter.
+    SumAndFreeMailContact,
+    /// Reply-To points to another domain than From.
+    ReplyToElsewhere,
+    /// Reply-To is a free-mail address other than the sender.
+    ReplyToFreeMail,
+    /// The From display name claims a brand or authority its address does not belong to.
+    BrandInDisplayName,
+    /// Urgency and secrecy words in the same message.
+    UrgencyAndSecrecy,
+    /// Money transfer services named (Western Union, MoneyGram, ...).
+    TransferService,
+}
+
+impl Cue {
+    /// Every cue, in a fixed order (the order fixes their feature hashes' names).
+    pub const ALL: [Cue; 11] = [
+        Cue::LargeSum,
+        Cue::VeryLargeSum,
+        Cue::StoryLanguage,
+        Cue::StrongStoryLanguage,
+        Cue::FreeMailContact,
+        Cue::SumAndFreeMailContact,
+        Cue::ReplyToElsewhere,
+        Cue::ReplyToFreeMail,
+        Cue::BrandInDisplayName,
+        Cue::UrgencyAndSecrecy,
+        Cue::TransferService,
+    ];
+
+    /// Stable name, used as the feature name and in explanations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cue::LargeSum => "large-sum",
+            Cue::VeryLargeSum => "very-large-sum",
+            Cue::StoryLanguage => "advance-fee-story",
+            Cue::StrongStoryLanguage => "advance-fee-story-strong",
+            Cue::FreeMailContact => "free-mail-contact",
+            Cue::SumAndFreeMailContact => "large-sum+free-mail-contact",
+            Cue::ReplyToElsewhere => "reply-to-elsewhere",
+            Cue::ReplyToFreeMail => "reply-to-free-mail",
+            Cue::BrandInDisplayName => "brand-in-display-name",
+            Cue::UrgencyAndSecrecy => "urgency+secrecy",
+            Cue::TransferService => "money-transfer-service",
+        }
+    }
+}
+
+/// What a normalised word tells the cue detector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WordClass {
+    /// A word of the advance-fee story; the number tells distinct words apart (bit index).
+    Story(u8),
+    /// Pressure to act now.
+    Urgency,
+    /// Pressure to keep quiet.
+    Secrecy,
+    /// A money transfer service.
+    Transfer,
+}
+
+/// Words of the advance-fee story, normalised as the tokenizer emits them. Japanese entries are
+/// character bigrams, which is how the tokenizer emits Han/Kana runs.
+pub const STORY_WORDS: &[&str] = &[
+    "beneficiary",
+    "inheritance",
+    "kin",
+    "deceased",
+    "compensation",
+    "consignment",
+    "barrister",
+    "diplomat",
+    "diplomatic",
+    "lottery",
+    "winnings",
+    "unclaimed",
+    "dormant",
+    "heir",
+    "awarded",
+    "atm",
+    "widow",
+    "treasury",
+    "remittance",
+    "victims",
+    "scam",
+    "fbi",
+    "imf",
+    "遺産",
+    "相続",
+    "受取",
+    "補償",
+    "当選",
+    "賞金",
+    "送金",
+    "手数",
+    "宝く",
+    "寄付",
+];
+
+/// Urgency words.
+pub const URGENCY_WORDS: &[&str] = &["urgent", "urgently", "immediately", "asap", "至急"];
+/// Secrecy words.
+pub const SECRECY_WORDS: &[&str] = &[
+    "confidential",
+    "confidentiality",
+    "secret",
+    "secrecy",
+    "discreet",
+    "discretion",
+    "極秘",
+    "内密",
+];
+/// Money transfer services (normalised single tokens; "western union" is caught by "moneygram"
+/// or the spaced-word rejoin of the tokenizer only when written together, so both halves count).
+pub const TRANSFER_WORDS: &[&str] = &["moneygram", "westernunion", "ria", "xoom", "wu"];
+
+/// Brands and authorities scammers put in a display name.
+pub const BRANDS: &[&str] = &[
+    "paypal",
+    "microsoft",
+    "office",
+    "outlook",
+    "apple",
+    "icloud",
+    "amazon",
+    "dhl",
+    "fedex",
+    "ups",
+    "usps",
+    "fbi",
+    "irs",
+    "hmrc",
+    "bank",
+    "western",
+    "moneygram",
+    "netflix",
+    "docusign",
+    "google",
+    "facebook",
+    "meta",
+    "instagram",
+    "whatsapp",
+    "linkedin",
+    "chase",
+    "wells",
+    "citibank",
+    "hsbc",
+    "barclays",
+    "un",
+    "imf",
+    "interpol",
+    "webmail",
+    "admin",
+    "support",
+    "security",
+    "helpdesk",
+    "楽天",
+    "アマ",
+    "三井",
+];
+
+/// Per-message cue state, filled while the message's tokens stream by.
+#[derive(Clone, Debug, Default)]
+pub struct CueState {
+    story_bits: u64,
+    urgency: bool,
+    secrecy: bool,
+    transfer: bool,
+    western: bool,
+    union: bool,
+    max_sum_magnitude: i32,
+}
+
+impl CueState {
+    /// Forgets the previous message.
+    pub fn clear(&mut self) {
+        *self = CueState::default();
+    }
+
+    /// Notes a classified word.
+    pub fn word(&mut self, class: WordClass) {
+        match class {
+            WordClass::Story(bit) => self.story_bits |= 1u64 << (bit % 64),
+            WordClass::Urgency => self.urgency = true,
+            WordClass::Secrecy => self.secrecy = true,
+            WordClass::Transfer => self.transfer = true,
+        }
+    }
+
+    /// Notes the words "western" and "union" (the transfer service written in two words).
+    pub fn western_union_part(&mut self, word: &str) {
+        match word {
+            "western" => self.western = true,
+            "union" => self.union = true,
+            _ => {}
+        }
+    }
+
+    /// Notes a money token of the tokenizer ("usd:5").
+    pub fn money(&mut self, token: &str) {
+        let Some((currency, magnitude)) = token.split_once(':') else {
+            return;
+        };
+        let Ok(mut magnitude) = magnitude.parse::<i32>() else {
+            return;
+        };
+        // A yen is worth about a hundredth of a dollar.
+        if currency == "jpy" {
+            magnitude -= 2;
+        }
+        self.max_sum_magnitude = self.max_sum_magnitude.max(magnitude);
+    }
+
+    /// Evaluates the cues that need the whole message, calling `emit` for each that fires.
+    pub fn finish(
+        &self,
+        from_address: &str,
+        from_name_words: &str,
+        reply_to: &[String],
+        body_emails: &[String],
+        mut emit: impl FnMut(Cue),
+    ) {
+        let from_domain = email_domain(from_address).unwrap_or("");
+        let large = self.max_sum_magnitude >= 5;
+        if large {
+            emit(Cue::LargeSum);
+        }
+        if self.max_sum_magnitude >= 6 {
+            emit(Cue::VeryLargeSum);
+        }
+        let story = self.story_bits.count_ones();
+        if story >= 2 {
+            emit(Cue::StoryLanguage);
+        }
+        if story >= 4 {
+            emit(Cue::StrongStoryLanguage);
+        }
+        let free_contact = body_emails.iter().any(|addr| {
+            addr != from_address
+                && email_domain(addr).is_some_and(|d| is_freemail(d) && !is_reserved_domain(d))
+        });
+        if free_contact {
+            emit(Cue::FreeMailContact);
+            if large {
+                emit(Cue::SumAndFreeMailContact);
+            }
+        }
+        let mut reply_elsewhere = false;
+        let mut reply_free = false;
+        for addr in reply_to {
+            if addr == from_address {
+                continue;
+            }
+            if let Some(domain) = email_domain(addr) {
+                if is_reserved_domain(domain) {
+                    continue;
+                }
+                if !domain.eq_ignore_ascii_case(from_domain) {
+                    reply_elsewhere = true;
+                }
+                if is_freemail(domain) {
+                    reply_free = true;
+                }
+            }
+        }
+        if reply_elsewhere {
+            emit(Cue::ReplyToElsewhere);
+        }
+        if reply_free {
+            emit(Cue::ReplyToFreeMail);
+        }
+        let domain_lower = from_domain.to_ascii_lowercase();
+        let brand = from_name_words
+            .split_whitespace()
+            .any(|t| BRANDS.contains(&t) && !domain_lower.contains(t));
+        if brand {
+            emit(Cue::BrandInDisplayName);
+        }
+        if self.urgency && self.secrecy {
+            emit(Cue::UrgencyAndSecrecy);
+        }
+        if self.transfer || (self.western && self.union) {
+            emit(Cue::TransferService);
+        }
+    }
+}
+
+/// The class of a word for the cue detector, if it has one.
+pub fn classify_word(word: &str) -> Option<WordClass> {
+    if let Some(i) = STORY_WORDS.iter().position(|w| *w == word) {
+        return Some(WordClass::Story(i as u8));
+    }
+    if URGENCY_WORDS.contains(&word) {
+        return Some(WordClass::Urgency);
+    }
+    if SECRECY_WORDS.contains(&word) {
+        return Some(WordClass::Secrecy);
+    }
+    if TRANSFER_WORDS.contains(&word) {
+        return Some(WordClass::Transfer);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fired(state: &CueState, from: &str, name: &str, reply: &[&str], emails: &[&str]) -> Vec<&'static str> {
+        let reply: Vec<String> = reply.iter().map(|s| s.to_string()).collect();
+        let emails: Vec<String> = emails.iter().map(|s| s.to_string()).collect();
+        let mut out = Vec::new();
+        state.finish(from, name, &reply, &emails, |c| out.push(c.name()));
+        out
+    }
+
+    #[test]
+    fn incident_letter_cues() {
+        let mut s = CueState::default();
+        s.money("usd:5");
+        for w in ["compensation", "victims", "fbi", "moneygram", "urgent", "confidential"] {
+            if let Some(c) = classify_word(w) {
+                s.word(c);
+            }
+        }
+        let got = fired(
+            &s,
+            "info@securityfirm.example.org",
+            "fbi office",
+            &["agent.mark@gmail.com"],
+            &["agent.mark@gmail.com"],
+        );
+        assert_eq!(
+            got,
+            vec![
+                "large-sum",
+                "advance-fee-story",
+                "free-mail-contact",
+                "large-sum+free-mail-contact",
+                "reply-to-elsewhere",
+                "reply-to-free-mail",
+                "brand-in-display-name",
+                "urgency+secrecy",
+                "money-transfer-service",
+            ]
+        );
+    }
+
+    #[test]
+    fn ordinary_mail_fires_nothing() {
+        let mut s = CueState::default();
+        s.money("eur:4");
+        if let Some(c) = classify_word("payment") {
+            s.word(c);
+        }
+        let got = fired(&s, "anna@northwind.io", "anna berg", &[], &["billing@northwind.io"]);
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn yen_amounts_are_scaled() {
+        let mut s = CueState::default();
+        s.money("jpy:6"); // 1,000,000 yen is about 7,000 dollars: not large
+        assert!(fired(&s, "a@b.jp", "", &[], &[]).is_empty());
+        s.money("jpy:8"); // 100 million yen
+        assert_eq!(fired(&s, "a@b.jp", "", &[], &[]), vec!["large-sum", "very-large-sum"]);
+    }
+
+    #[test]
+    fn own_address_and_reserved_domains_are_not_contacts() {
+        let s = CueState::default();
+        let got = fired(&s, "me@gmail.com", "", &["me@gmail.com"], &["me@gmail.com", "user@example.net"]);
+        assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn western_union_in_two_words() {
+        let mut s = CueState::default();
+        s.western_union_part("western");
+        assert!(fired(&s, "", "", &[], &[]).is_empty());
+        s.western_union_part("union");
+        assert_eq!(fired(&s, "", "", &[], &[]), vec!["money-transfer-service"]);
+    }
+}

@@ -1,0 +1,411 @@
+//! The model file (`.sgm`): versioned, checksummed, self-describing.
+//!
+//! Layout (little-endian):
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 8 | magic `SGMODEL\0` |
+//! | 4 | format version ([`FORMAT_VERSION`]) |
+//! | 8 | payload length |
+//! | n | payload: [`ModelFile`] in postcard |
+//! | 8 | xxh3-64 of the payload |
+//!
+//! The payload carries the tokenizer, feature and message-view configuration the model was
+//! trained with; loading refuses a model whose configuration this build does not produce, so a
+//! model is never used with another tokenizer.
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::{CompiledModel, NUM_CLASSES};
+use crate::features::{FeatureConfig, FEATURE_VERSION};
+use crate::message::ViewLimits;
+use crate::policy::Thresholds;
+use crate::tokenize::TokenizerConfig;
+
+/// Magic bytes at the start of every model file.
+pub const MAGIC: &[u8; 8] = b"SGMODEL\0";
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8;
+const CHECKSUM_LEN: usize = 8;
+/// Refuse payloads claiming more than this (a model is a few MB).
+const MAX_PAYLOAD: u64 = 256 * 1024 * 1024;
+
+/// Why a model file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// The file could not be read or written.
+    #[error("cannot access model file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file does not start with the model magic: not a sendguard model.
+    #[error("not a sendguard model file (no SGMODEL magic)")]
+    Foreign,
+    /// Written by a newer or older sendguard.
+    #[error("model file format version {found} is not supported (this sendguard reads version {supported})")]
+    UnsupportedVersion {
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// The file ends early.
+    #[error("model file is truncated: {expected} bytes expected, {found} present")]
+    Truncated {
+        /// Bytes the header announces.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// Bytes were changed after writing.
+    #[error("model file is corrupted: checksum mismatch")]
+    Corrupted,
+    /// The payload does not decode (a writer bug, since the checksum matched).
+    #[error("model file payload does not decode: {0}")]
+    Decode(String),
+    /// The model was built for another tokenizer or feature layout.
+    #[error("model does not match this sendguard: {0}")]
+    Mismatch(String),
+    /// The payload decodes but is inconsistent.
+    #[error("model file is invalid: {0}")]
+    Invalid(String),
+}
+
+/// Where a model came from and how it was made.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Creation time, RFC 3339 (UTC).
+    pub created: String,
+    /// Trainer description, e.g. "linfa MultinomialNb + MultiLogisticRegression blend".
+    pub trainer: String,
+    /// Free-form notes (data used).
+    pub notes: String,
+}
+
+/// Everything stored in a model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    /// Provenance.
+    pub info: ModelInfo,
+    /// Tokenizer configuration the model was trained with.
+    pub tokenizer: TokenizerConfig,
+    /// Feature hashing configuration the model was trained with.
+    pub features: FeatureConfig,
+    /// Per-message work limits the model was evaluated with.
+    pub limits: ViewLimits,
+    /// Class names, in array order; must be ham, spam, phishing, fraud.
+    pub classes: Vec<String>,
+    /// Per-class bias.
+    pub bias: Vec<f32>,
+    /// Buckets carrying weight, ascending.
+    pub buckets: Vec<u32>,
+    /// Weights, `classes.len()` per bucket, bucket-major.
+    pub weights: Vec<f32>,
+    /// Verdict thresholds.
+    pub thresholds: Thresholds,
+}
+
+impl ModelFile {
+    /// Serialises to the on-disk form.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ModelFileError> {
+        let payload = postcard::to_allocvec(self).map_err(|e| ModelFileError::Decode(e.to_string()))?;
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(&xxh3_64(&payload).to_le_bytes());
+        Ok(out)
+    }
+
+    /// Parses and checks the on-disk form (magic, version, length, checksum, consistency).
+    pub fn from_bytes(bytes: &[u8]) -> Result<ModelFile, ModelFileError> {
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            // A prefix of the magic is a truncated model, anything else is foreign.
+            if !bytes.is_empty() && MAGIC.starts_with(bytes) {
+                return Err(ModelFileError::Truncated {
+                    expected: HEADER_LEN as u64,
+                    found: bytes.len() as u64,
+                });
+            }
+            return Err(ModelFileError::Foreign);
+        }
+        if bytes.len() < HEADER_LEN {
+            return Err(ModelFileError::Truncated {
+                expected: HEADER_LEN as u64,
+                found: bytes.len() as u64,
+            });
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| ModelFileError::Foreign)?);
+        if version != FORMAT_VERSION {
+            return Err(ModelFileError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let len = u64::from_le_bytes(bytes[12..20].try_into().map_err(|_| ModelFileError::Foreign)?);
+        if len > MAX_PAYLOAD {
+            return Err(ModelFileError::Invalid(format!("payload length {len} is implausible")));
+        }
+        let expected = HEADER_LEN as u64 + len + CHECKSUM_LEN as u64;
+        if (bytes.len() as u64) < expected {
+            return Err(ModelFileError::Truncated {
+                expected,
+                found: bytes.len() as u64,
+            });
+        }
+        if (bytes.len() as u64) > expected {
+            return Err(ModelFileError::Invalid(format!(
+                "{} bytes of trailing garbage after the checksum",
+                bytes.len() as u64 - expected
+            )));
+        }
+        let payload = &bytes[HEADER_LEN..HEADER_LEN + len as usize];
+        let stored = u64::from_le_bytes(
+            bytes[HEADER_LEN + len as usize..]
+                .try_into()
+                .map_err(|_| ModelFileError::Corrupted)?,
+        );
+        if stored != xxh3_64(payload) {
+            return Err(ModelFileError::Corrupted);
+        }
+        let file: ModelFile = postcard::from_bytes(payload).map_err(|e| ModelFileError::Decode(e.to_string()))?;
+        file.check()?;
+        Ok(file)
+    }
+
+    /// Reads a model file from disk.
+    pub fn read(path: &std::path::Path) -> Result<ModelFile, ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        ModelFile::from_bytes(&bytes)
+    }
+
+    /// Writes a model file to disk (via a temporary file and a rename, so a reader never sees
+    /// half a model).
+    pub fn write(&self, path: &std::path::Path) -> Result<(), ModelFileError> {
+        let bytes = self.to_bytes()?;
+        let io = |source| ModelFileError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let tmp = path.with_extension("sgm.tmp");
+        std::fs::write(&tmp, &bytes).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    /// Checks that this model fits this build: configuration versions, classes, shapes, numbers.
+    pub fn check(&self) -> Result<(), ModelFileError> {
+        let want_tok = TokenizerConfig::default().version;
+        if self.tokenizer.version != want_tok {
+            return Err(ModelFileError::Mismatch(format!(
+                "trained with tokenizer version {}, this sendguard tokenizes with version {want_tok}",
+                self.tokenizer.version
+            )));
+        }
+        if self.features.version != FEATURE_VERSION {
+            return Err(ModelFileError::Mismatch(format!(
+                "trained with feature layout version {}, this sendguard uses version {FEATURE_VERSION}",
+                self.features.version
+            )));
+        }
+        if !(8..=28).contains(&self.features.bucket_bits) {
+            return Err(ModelFileError::Invalid(format!(
+                "bucket_bits {} out of range 8..=28",
+                self.features.bucket_bits
+            )));
+        }
+        let want: Vec<&str> = super::Class::ALL.iter().map(|c| c.name()).collect();
+        if self.classes != want {
+            return Err(ModelFileError::Mismatch(format!(
+                "classes {:?}, this sendguard expects {:?}",
+                self.classes, want
+            )));
+        }
+        if self.bias.len() != NUM_CLASSES || self.weights.len() != self.buckets.len() * NUM_CLASSES {
+            return Err(ModelFileError::Invalid(format!(
+                "{} buckets but {} weights and {} biases",
+                self.buckets.len(),
+                self.weights.len(),
+                self.bias.len()
+            )));
+        }
+        let n = 1u64 << self.features.bucket_bits;
+        if !self.buckets.windows(2).all(|w| w[0] < w[1]) || self.buckets.last().is_some_and(|b| u64::from(*b) >= n) {
+            return Err(ModelFileError::Invalid("buckets not ascending or out of range".into()));
+        }
+        if !self.weights.iter().chain(&self.bias).all(|w| w.is_finite()) {
+            return Err(ModelFileError::Invalid("non-finite weight".into()));
+        }
+        let t = &self.thresholds;
+        if !(t.is_valid() && t.tag.is_finite() && t.hold.is_finite() && t.reject.is_finite()) {
+            return Err(ModelFileError::Invalid(format!("thresholds out of order: {t:?}")));
+        }
+        Ok(())
+    }
+
+    /// Builds the fast form. The file must have passed [`ModelFile::check`].
+    pub fn compile(&self) -> Result<CompiledModel, ModelFileError> {
+        let mut bias = [0.0; NUM_CLASSES];
+        bias.copy_from_slice(&self.bias);
+        let rows = self.buckets.iter().zip(self.weights.chunks_exact(NUM_CLASSES)).map(|(b, w)| {
+            let mut row = [0.0; NUM_CLASSES];
+            row.copy_from_slice(w);
+            (*b, row)
+        });
+        CompiledModel::from_sparse(1usize << self.features.bucket_bits, rows, bias, self.thresholds)
+            .ok_or_else(|| ModelFileError::Invalid("bucket out of range".into()))
+    }
+
+    /// The file form of a compiled model.
+    pub fn from_compiled(
+        model: &CompiledModel,
+        info: ModelInfo,
+        tokenizer: TokenizerConfig,
+        features: FeatureConfig,
+        limits: ViewLimits,
+    ) -> ModelFile {
+        let mut buckets = Vec::new();
+        let mut weights = Vec::new();
+        for (b, w) in model.sparse_rows() {
+            buckets.push(b);
+            weights.extend_from_slice(&w);
+        }
+        ModelFile {
+            info,
+            tokenizer,
+            features,
+            limits,
+            classes: super::Class::ALL.iter().map(|c| c.name().to_string()).collect(),
+            bias: model.bias().to_vec(),
+            buckets,
+            weights,
+            thresholds: *model.thresholds(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ModelFile {
+        let features = FeatureConfig {
+            bucket_bits: 10,
+            ..FeatureConfig::default()
+        };
+        ModelFile {
+            info: ModelInfo {
+                created: "2026-11-28T00:00:00Z".into(),
+                trainer: "test".into(),
+                notes: String::new(),
+            },
+            tokenizer: TokenizerConfig::default(),
+            features,
+            limits: ViewLimits::default(),
+            classes: vec!["ham".into(), "spam".into(), "phishing".into(), "fraud".into()],
+            bias: vec![0.5, -0.1, -0.2, -0.3],
+            buckets: vec![1, 7, 1023],
+            weights: (0..12).map(|i| i as f32 / 4.0).collect(),
+            thresholds: Thresholds {
+                tag: 0.0,
+                hold: 1.0,
+                reject: 2.0,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = sample();
+        let bytes = m.to_bytes().expect("serialises");
+        assert_eq!(&bytes[..8], MAGIC);
+        let back = ModelFile::from_bytes(&bytes).expect("reads back");
+        assert_eq!(back, m);
+        let compiled = back.compile().expect("compiles");
+        assert_eq!(compiled.weights(7), [1.0, 1.25, 1.5, 1.75]);
+        assert_eq!(compiled.buckets(), 1024);
+    }
+
+    #[test]
+    fn every_truncation_is_reported_as_truncated() {
+        let bytes = sample().to_bytes().expect("serialises");
+        for cut in 1..bytes.len() {
+            match ModelFile::from_bytes(&bytes[..cut]) {
+                Err(ModelFileError::Truncated { .. }) => {}
+                other => panic!("cut at {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn empty_and_foreign_files() {
+        assert!(matches!(ModelFile::from_bytes(b""), Err(ModelFileError::Foreign)));
+        assert!(matches!(ModelFile::from_bytes(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), Err(ModelFileError::Foreign)));
+        assert!(matches!(ModelFile::from_bytes(b"{\"json\": true}"), Err(ModelFileError::Foreign)));
+    }
+
+    #[test]
+    fn every_flipped_payload_byte_is_corruption() {
+        let bytes = sample().to_bytes().expect("serialises");
+        for i in HEADER_LEN..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x40;
+            assert!(
+                matches!(ModelFile::from_bytes(&bad), Err(ModelFileError::Corrupted)),
+                "flip at {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_version_is_refused() {
+        let mut bytes = sample().to_bytes().expect("serialises");
+        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert!(matches!(
+            ModelFile::from_bytes(&bytes),
+            Err(ModelFileError::UnsupportedVersion { found: 2, supported: 1 })
+        ));
+    }
+
+    #[test]
+    fn huge_length_is_refused_without_allocating() {
+        let mut bytes = sample().to_bytes().expect("serialises");
+        bytes[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Invalid(_))));
+    }
+
+    #[test]
+    fn mismatched_tokenizer_is_refused_with_a_reason() {
+        let mut m = sample();
+        m.tokenizer.version += 1;
+        let bytes = m.to_bytes().expect("serialises");
+        match ModelFile::from_bytes(&bytes) {
+            Err(ModelFileError::Mismatch(why)) => assert!(why.contains("tokenizer version"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn inconsistent_shapes_are_invalid() {
+        let mut m = sample();
+        m.weights.pop();
+        let bytes = m.to_bytes().expect("serialises");
+        assert!(matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Invalid(_))));
+        let mut m = sample();
+        m.classes.swap(0, 1);
+        let bytes = m.to_bytes().expect("serialises");
+        assert!(matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Mismatch(_))));
+        let mut m = sample();
+        m.weights[3] = f32::NAN;
+        let bytes = m.to_bytes().expect("serialises");
+        assert!(matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Invalid(_))));
+    }
+}

@@ -1,0 +1,257 @@
+//! The compiled linear model: for each class a weight per bucket and a bias.
+//!
+//! Whatever trained it (Naive Bayes, logistic regression, a blend), scoring is one pass over the
+//! message's non-zero buckets with four multiply-adds each, then a softmax.
+
+pub mod eval;
+pub mod file;
+pub mod ftrl;
+pub mod report;
+pub mod train;
+
+use serde::{Deserialize, Serialize};
+
+use crate::features::FeatureVector;
+use crate::policy::Thresholds;
+
+/// Number of classes.
+pub const NUM_CLASSES: usize = 4;
+
+/// The classes, in the order of every per-class array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// Legitimate mail.
+    Ham,
+    /// Unsolicited bulk mail.
+    Spam,
+    /// Credential or payment-data theft.
+    Phishing,
+    /// Advance-fee fraud ("419").
+    Fraud,
+}
+
+impl Class {
+    /// All classes in array order.
+    pub const ALL: [Class; NUM_CLASSES] = [Class::Ham, Class::Spam, Class::Phishing, Class::Fraud];
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Ham => "ham",
+            Class::Spam => "spam",
+            Class::Phishing => "phishing",
+            Class::Fraud => "fraud",
+        }
+    }
+
+    /// Index into per-class arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The class of this name.
+    pub fn from_name(name: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl std::fmt::Display for Class {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Per-class scores of one message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scores {
+    /// Raw linear scores (log-odds up to a constant), per class.
+    pub logits: [f32; NUM_CLASSES],
+}
+
+impl Scores {
+    /// Scores from raw per-class logits.
+    pub fn from_logits(logits: [f32; NUM_CLASSES]) -> Self {
+        Scores { logits }
+    }
+
+    /// Class probabilities (softmax), summing to 1.
+    pub fn probabilities(&self) -> [f32; NUM_CLASSES] {
+        let max = self.logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let mut p = self.logits.map(|l| (l - max).exp());
+        let sum: f32 = p.iter().sum();
+        for x in &mut p {
+            *x /= sum;
+        }
+        p
+    }
+
+    /// Probability of one class.
+    pub fn probability(&self, class: Class) -> f32 {
+        self.probabilities()[class.index()]
+    }
+
+    /// The most likely class.
+    pub fn class(&self) -> Class {
+        argmax(&self.logits, 0)
+    }
+
+    /// The most likely class other than ham.
+    pub fn top_non_ham(&self) -> Class {
+        argmax(&self.logits, 1)
+    }
+
+    /// Log-odds of "not ham" against ham: log(Σ_{c≠ham} e^{l_c}) − l_ham. Unlike 1 − p(ham) it
+    /// does not saturate, so thresholds stay apart at very low false-positive rates.
+    pub fn suspicion(&self) -> f32 {
+        let others = &self.logits[1..];
+        let max = others.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let lse = max + others.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+        lse - self.logits[0]
+    }
+
+    /// Log-odds of one class against ham (for per-class evaluation).
+    pub fn odds_vs_ham(&self, class: Class) -> f32 {
+        self.logits[class.index()] - self.logits[0]
+    }
+}
+
+fn argmax(logits: &[f32; NUM_CLASSES], from: usize) -> Class {
+    let mut best = from;
+    for i in from + 1..NUM_CLASSES {
+        if logits[i] > logits[best] {
+            best = i;
+        }
+    }
+    Class::ALL[best]
+}
+
+/// The linear model in the form the fast path uses: a dense table of per-class weights.
+#[derive(Clone, Debug)]
+pub struct CompiledModel {
+    table: Vec<[f32; NUM_CLASSES]>,
+    bias: [f32; NUM_CLASSES],
+    thresholds: Thresholds,
+}
+
+impl CompiledModel {
+    /// Builds the dense table from sparse (bucket, weights) rows. Buckets beyond `buckets` are an
+    /// error, reported as `None`.
+    pub fn from_sparse(
+        buckets: usize,
+        rows: impl IntoIterator<Item = (u32, [f32; NUM_CLASSES])>,
+        bias: [f32; NUM_CLASSES],
+        thresholds: Thresholds,
+    ) -> Option<Self> {
+        let mut table = vec![[0.0; NUM_CLASSES]; buckets];
+        for (b, w) in rows {
+            *table.get_mut(b as usize)? = w;
+        }
+        Some(CompiledModel {
+            table,
+            bias,
+            thresholds,
+        })
+    }
+
+    /// Number of buckets.
+    pub fn buckets(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The weights of one bucket.
+    pub fn weights(&self, bucket: u32) -> [f32; NUM_CLASSES] {
+        self.table.get(bucket as usize).copied().unwrap_or([0.0; NUM_CLASSES])
+    }
+
+    /// Per-class bias.
+    pub fn bias(&self) -> [f32; NUM_CLASSES] {
+        self.bias
+    }
+
+    /// Verdict thresholds.
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.thresholds
+    }
+
+    /// Replaces the verdict thresholds (after choosing them on dev).
+    pub fn set_thresholds(&mut self, thresholds: Thresholds) {
+        self.thresholds = thresholds;
+    }
+
+    /// The non-zero rows, for writing the model file.
+    pub fn sparse_rows(&self) -> impl Iterator<Item = (u32, [f32; NUM_CLASSES])> + '_ {
+        self.table
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.iter().any(|x| *x != 0.0))
+            .map(|(b, w)| (b as u32, *w))
+    }
+
+    /// The hot path: bias + Σ value · weight, per class.
+    pub fn score(&self, features: &FeatureVector) -> Scores {
+        let mut acc = self.bias;
+        for &(bucket, value) in &features.entries {
+            if let Some(w) = self.table.get(bucket as usize) {
+                for c in 0..NUM_CLASSES {
+                    acc[c] += value * w[c];
+                }
+            }
+        }
+        Scores { logits: acc }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Thresholds = Thresholds {
+        tag: 0.0,
+        hold: 1.0,
+        reject: 2.0,
+    };
+
+    #[test]
+    fn probabilities_sum_to_one_and_survive_large_logits() {
+        let s = Scores::from_logits([1000.0, -1000.0, 0.0, 999.0]);
+        let p = s.probabilities();
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{p:?}");
+        assert!(p.iter().all(|x| x.is_finite()));
+        assert_eq!(s.class(), Class::Ham);
+        assert_eq!(s.top_non_ham(), Class::Fraud);
+    }
+
+    #[test]
+    fn suspicion_is_log_odds_of_non_ham() {
+        let s = Scores::from_logits([0.0, 0.0, 0.0, 0.0]);
+        // three equally likely non-ham classes against one ham: odds 3:1
+        assert!((s.suspicion() - 3f32.ln()).abs() < 1e-6);
+        let far = Scores::from_logits([-60.0, -200.0, -200.0, 60.0]);
+        assert!((far.suspicion() - 120.0).abs() < 1e-3, "{}", far.suspicion());
+    }
+
+    #[test]
+    fn dot_product() {
+        let m = CompiledModel::from_sparse(8, [(3, [1.0, 2.0, 3.0, 4.0]), (5, [0.5, 0.0, 0.0, -1.0])], [0.1, 0.0, 0.0, 0.0], T)
+            .expect("buckets in range");
+        let fv = FeatureVector {
+            entries: vec![(3, 2.0), (5, 1.0), (7, 9.0)],
+        };
+        assert_eq!(m.score(&fv).logits, [2.6, 4.0, 6.0, 7.0]);
+        assert_eq!(m.sparse_rows().count(), 2);
+    }
+
+    #[test]
+    fn out_of_range_bucket_is_refused() {
+        assert!(CompiledModel::from_sparse(4, [(4, [0.0; 4])], [0.0; 4], T).is_none());
+    }
+
+    #[test]
+    fn class_names_round_trip() {
+        for c in Class::ALL {
+            assert_eq!(Class::from_name(c.name()), Some(c));
+        }
+        assert_eq!(Class::from_name("virus"), None);
+    }
+}

@@ -1,0 +1,367 @@
+//! Line normalisation: NFKC, lower case, invisible characters removed, look-alike letters folded.
+//!
+//! Lower-casing uses `char::to_lowercase` (full Unicode lower case, not full case folding):
+//! the differences (`ß` stays `ß`, final sigma stays `ς`) do not matter for spam features and a
+//! case-folding crate would be one more dependency.
+
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+
+/// Normalises one line (no `'\n'`) into `out`, using `tmp` as working space.
+///
+/// ASCII lines are only lower-cased (the fast path). Other lines: invisible characters removed,
+/// NFKC, typographic apostrophes made `'`, lower-cased, and (if `fold`) look-alike Cyrillic/Greek
+/// letters in mixed-script words rewritten as Latin (or the reverse, see [`fold_word`]).
+pub(super) fn normalize_line(line: &str, fold: bool, tmp: &mut String, out: &mut String) {
+    out.clear();
+    if line.is_ascii() {
+        out.push_str(line);
+        out.make_ascii_lowercase();
+        return;
+    }
+    // Invisible characters go first so that NFKC can compose across them ("e\u{200B}\u{301}").
+    tmp.clear();
+    let visible = line.chars().filter(|&c| !is_invisible(c));
+    if is_nfkc_quick(visible.clone()) == IsNormalized::Yes {
+        tmp.extend(visible);
+    } else {
+        tmp.extend(visible.nfkc());
+    }
+    if fold && tmp.chars().any(is_cyrillic_or_greek) {
+        fold_and_lower(tmp, out);
+    } else {
+        for c in tmp.chars() {
+            push_lower(c, out);
+        }
+    }
+}
+
+/// Unicode format characters (general category Cf) and other default-ignorable code points
+/// that render as nothing and are used to split words invisibly.
+pub fn is_invisible(c: char) -> bool {
+    let u = c as u32;
+    if u < 0xAD {
+        return false;
+    }
+    matches!(
+        u,
+        0xAD                      // soft hyphen
+        | 0x34F                   // combining grapheme joiner
+        | 0x600..=0x605           // Arabic number signs (Cf)
+        | 0x61C                   // Arabic letter mark
+        | 0x6DD | 0x70F | 0x8E2   // Arabic / Syriac format marks
+        | 0x115F | 0x1160         // Hangul fillers
+        | 0x17B4 | 0x17B5         // Khmer inherent vowels
+        | 0x180B..=0x180F         // Mongolian variation selectors, vowel separator
+        | 0x200B..=0x200F         // zero-width space/joiners, LRM, RLM
+        | 0x202A..=0x202E         // bidi embeddings and overrides
+        | 0x2060..=0x206F         // word joiner, invisible operators, bidi isolates
+        | 0x3164 | 0xFFA0         // Hangul fillers
+        | 0xFE00..=0xFE0F         // variation selectors
+        | 0xFEFF                  // zero-width no-break space / BOM
+        | 0xFFF0..=0xFFFB         // interlinear annotation
+        | 0x110BD | 0x110CD       // Kaithi number signs
+        | 0x13430..=0x1343F       // Egyptian hieroglyph format controls
+        | 0x1BCA0..=0x1BCA3       // shorthand format controls
+        | 0x1D173..=0x1D17A       // musical symbol format controls
+        | 0xE0000..=0xE0FFF // tags and variation selectors supplement
+    )
+}
+
+/// Pushes the lower case of `c`, with typographic apostrophes made ASCII so "don’t" = "don't".
+#[inline]
+fn push_lower(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+    } else if matches!(c, '\u{2018}' | '\u{2019}' | '\u{02BC}') {
+        out.push('\'');
+    } else {
+        out.extend(c.to_lowercase());
+    }
+}
+
+/// True for letters of the Cyrillic or Greek blocks (the scripts with Latin look-alikes).
+#[inline]
+pub(super) fn is_cyrillic_or_greek(c: char) -> bool {
+    is_cyrillic(c) || is_greek(c)
+}
+
+fn is_cyrillic(c: char) -> bool {
+    matches!(c as u32, 0x400..=0x52F | 0x1C80..=0x1C8F | 0x2DE0..=0x2DFF | 0xA640..=0xA69F)
+}
+
+fn is_greek(c: char) -> bool {
+    matches!(c as u32, 0x370..=0x3FF | 0x1F00..=0x1FFF)
+}
+
+fn is_latin_letter(c: char) -> bool {
+    c.is_ascii_alphabetic()
+        || (matches!(c as u32, 0xC0..=0x24F | 0x250..=0x2AF | 0x1E00..=0x1EFF) && c.is_alphabetic())
+}
+
+/// The Latin letter (lower case) a Cyrillic or Greek letter looks like; case-aware because
+/// capital Greek Eta looks like "H" but small eta like "n".
+fn latin_lookalike(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic capitals
+        'А' => 'a',
+        'В' => 'b',
+        'Е' => 'e',
+        'К' => 'k',
+        'М' => 'm',
+        'Н' => 'h',
+        'О' => 'o',
+        'Р' => 'p',
+        'С' => 'c',
+        'Т' => 't',
+        'У' | 'Ү' => 'y',
+        'Х' => 'x',
+        'Ѕ' => 's',
+        'І' => 'i',
+        'Ј' => 'j',
+        'Һ' => 'h',
+        'Ԁ' => 'd',
+        'Ԛ' => 'q',
+        'Ԝ' => 'w',
+        'Ӏ' => 'l',
+        'Ѵ' => 'v',
+        // Cyrillic small letters
+        'а' => 'a',
+        'в' | 'ь' => 'b',
+        'е' => 'e',
+        'к' => 'k',
+        'м' => 'm',
+        'н' | 'һ' => 'h',
+        'о' => 'o',
+        'р' => 'p',
+        'с' => 'c',
+        'т' => 't',
+        'у' | 'ү' => 'y',
+        'х' => 'x',
+        'ѕ' => 's',
+        'і' => 'i',
+        'ј' => 'j',
+        'ԁ' => 'd',
+        'ԛ' => 'q',
+        'ԝ' => 'w',
+        'ӏ' => 'l',
+        'ѵ' => 'v',
+        // Greek capitals
+        'Α' => 'a',
+        'Β' => 'b',
+        'Ε' => 'e',
+        'Ζ' => 'z',
+        'Η' => 'h',
+        'Ι' => 'i',
+        'Κ' => 'k',
+        'Μ' => 'm',
+        'Ν' => 'n',
+        'Ο' => 'o',
+        'Ρ' => 'p',
+        'Τ' => 't',
+        'Υ' => 'y',
+        'Χ' => 'x',
+        'Ϲ' => 'c',
+        'Ϳ' => 'j',
+        // Greek small letters
+        'α' => 'a',
+        'γ' => 'y',
+        'ε' => 'e',
+        'η' => 'n',
+        'ι' => 'i',
+        'κ' => 'k',
+        'ν' => 'v',
+        'ο' => 'o',
+        'ρ' => 'p',
+        'τ' => 't',
+        'υ' => 'u',
+        'χ' => 'x',
+        'ω' => 'w',
+        'ϲ' => 'c',
+        'ϳ' => 'j',
+        _ => return None,
+    })
+}
+
+/// The Cyrillic letter (lower case) a Latin letter looks like, for Latin letters slipped into
+/// Cyrillic words ("пpивет" with a Latin p).
+fn cyrillic_lookalike(c: char) -> Option<char> {
+    Some(match c {
+        'a' | 'A' => 'а',
+        'B' => 'в',
+        'c' | 'C' => 'с',
+        'e' | 'E' => 'е',
+        'H' => 'н',
+        'k' | 'K' => 'к',
+        'M' => 'м',
+        'o' | 'O' => 'о',
+        'p' | 'P' => 'р',
+        'T' => 'т',
+        'x' | 'X' => 'х',
+        'y' | 'Y' => 'у',
+        'i' | 'I' => 'і',
+        'j' | 'J' => 'ј',
+        's' | 'S' => 'ѕ',
+        _ => return None,
+    })
+}
+
+/// Which way a mixed-script word is folded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fold {
+    /// Not mixed, or mixed beyond what look-alikes explain: lower-case only.
+    None,
+    /// Latin word with Cyrillic/Greek look-alikes: rewrite them as Latin.
+    ToLatin,
+    /// Cyrillic word with Latin look-alikes: rewrite them as Cyrillic.
+    ToCyrillic,
+}
+
+/// Decides how to fold one word (a run of alphanumeric characters and marks).
+///
+/// A word is folded only when it mixes Latin with Cyrillic/Greek letters and every letter of
+/// the minority script has a look-alike in the other: "Wеstеrn" (Cyrillic е) becomes Latin,
+/// "пpивет" (Latin p) becomes Cyrillic, "привет" and "Straßeж" are left alone.
+fn fold_word(word: &str) -> Fold {
+    let (mut latin, mut latin_like_cyr) = (0usize, 0usize);
+    let (mut cyr, mut greek, mut cg_like_latin) = (0usize, 0usize, 0usize);
+    for c in word.chars() {
+        if is_latin_letter(c) {
+            latin += 1;
+            latin_like_cyr += usize::from(cyrillic_lookalike(c).is_some());
+        } else if is_cyrillic_or_greek(c) && c.is_alphabetic() {
+            if is_cyrillic(c) {
+                cyr += 1;
+            } else {
+                greek += 1;
+            }
+            cg_like_latin += usize::from(latin_lookalike(c).is_some());
+        }
+    }
+    if latin == 0 || cyr + greek == 0 {
+        Fold::None
+    } else if cg_like_latin == cyr + greek {
+        Fold::ToLatin
+    } else if greek == 0 && latin_like_cyr == latin {
+        Fold::ToCyrillic
+    } else {
+        Fold::None
+    }
+}
+
+/// Lower-cases `text` into `out`, folding look-alikes word by word (see [`fold_word`]).
+fn fold_and_lower(text: &str, out: &mut String) {
+    let mut word_start: Option<usize> = None;
+    for (i, c) in text.char_indices() {
+        let in_word = c.is_alphanumeric() || (word_start.is_some() && is_mark(c));
+        match (in_word, word_start) {
+            (true, None) => word_start = Some(i),
+            (false, Some(s)) => {
+                push_folded(&text[s..i], out);
+                word_start = None;
+                push_lower(c, out);
+            }
+            (false, None) => push_lower(c, out),
+            (true, Some(_)) => {}
+        }
+    }
+    if let Some(s) = word_start {
+        push_folded(&text[s..], out);
+    }
+}
+
+fn is_mark(c: char) -> bool {
+    !c.is_ascii() && unicode_normalization::char::is_combining_mark(c)
+}
+
+fn push_folded(word: &str, out: &mut String) {
+    match fold_word(word) {
+        Fold::None => word.chars().for_each(|c| push_lower(c, out)),
+        Fold::ToLatin => word.chars().for_each(|c| match latin_lookalike(c) {
+            Some(l) => out.push(l),
+            None => push_lower(c, out),
+        }),
+        Fold::ToCyrillic => word.chars().for_each(|c| match cyrillic_lookalike(c) {
+            Some(l) => out.push(l),
+            None => push_lower(c, out),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        let (mut tmp, mut out) = (String::new(), String::new());
+        normalize_line(s, true, &mut tmp, &mut out);
+        out
+    }
+
+    #[test]
+    fn ascii_is_lower_cased_only() {
+        assert_eq!(norm("Dear Sir, KINDLY reply!"), "dear sir, kindly reply!");
+    }
+
+    #[test]
+    fn nfkc_folds_fullwidth_and_ligatures() {
+        assert_eq!(norm("ＷＥＳＴＥＲＮ ﬁnal ①"), "western final 1");
+        assert_eq!(norm("ｶﾞｲﾄﾞ"), "ガイド");
+    }
+
+    #[test]
+    fn invisible_characters_are_removed() {
+        assert_eq!(norm("Wes\u{200B}tern"), "western");
+        assert_eq!(norm("Wes\u{AD}tern"), "western");
+        assert_eq!(norm("\u{202E}Union\u{202C}"), "union");
+        assert_eq!(norm("\u{FEFF}bank\u{2060}er"), "banker");
+    }
+
+    #[test]
+    fn nfkc_composes_across_removed_characters() {
+        assert_eq!(norm("cafe\u{200B}\u{301}"), "caf\u{E9}");
+    }
+
+    #[test]
+    fn typographic_apostrophe_becomes_ascii() {
+        assert_eq!(norm("Don\u{2019}t"), "don't");
+    }
+
+    #[test]
+    fn non_latin_lower_case() {
+        assert_eq!(norm("ПРИВЕТ Ελλάδα"), "привет ελλάδα");
+        assert_eq!(norm("Straße"), "straße");
+    }
+
+    #[test]
+    fn cyrillic_lookalikes_in_latin_word_fold_to_latin() {
+        // М is Latin, о е у are Cyrillic.
+        assert_eq!(norm("M\u{43E}n\u{435}\u{443}gram"), "moneygram");
+        // Capital Cyrillic В and Н inside a Latin word.
+        assert_eq!(norm("\u{412}A\u{41D}K"), "bahk");
+        // Greek capital Eta and omicron.
+        assert_eq!(norm("\u{397}ell\u{3BF} world"), "hello world");
+    }
+
+    #[test]
+    fn all_cyrillic_word_is_unchanged() {
+        assert_eq!(norm("привет Western"), "привет western");
+        assert_eq!(norm("Вас"), "вас");
+    }
+
+    #[test]
+    fn latin_lookalikes_in_cyrillic_word_fold_to_cyrillic() {
+        assert_eq!(norm("пpивет"), "привет");
+    }
+
+    #[test]
+    fn truly_mixed_word_is_only_lower_cased() {
+        assert_eq!(norm("Westernж"), "westernж");
+    }
+
+    #[test]
+    fn folding_can_be_disabled() {
+        let (mut tmp, mut out) = (String::new(), String::new());
+        normalize_line("M\u{43E}ney", false, &mut tmp, &mut out);
+        assert_eq!(out, "m\u{43E}ney");
+    }
+}

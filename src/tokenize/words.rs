@@ -1,0 +1,385 @@
+//! Words of one normalised line: UAX #29 words (unicode-segmentation), with
+//! - runs of Han, kana, hangul, Thai, Lao, Khmer and Myanmar turned into character bigrams
+//!   (unicode-segmentation gives one token per kanji / kana / Thai letter, whole katakana runs and
+//!   whole hangul words, none of which make good features);
+//! - words spelt out letter by letter rejoined ("W e s t e r n", "w-e-s-t", "W.e.s.t.e.r.n");
+//! - numerals replaced by their shape and passed, with everything else, to the money reader.
+//!
+//! `unicode_word_indices` is used (not `split_word_bounds`) because it keeps the crate's ASCII
+//! fast path; the separators between words are recovered from the offsets.
+
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::money::{Event, MoneyReader};
+use super::typed::{is_numeral, parse_numeral};
+use super::{Sink, TokenKind, TokenizerConfig};
+
+/// Fewest letters a spelt-out run needs to be rejoined: "U S A" joins, "a b" stays.
+const MIN_REJOIN_LETTERS: usize = 3;
+
+/// True for characters of scripts written without spaces between words, which get bigrams.
+pub fn is_bigram_char(c: char) -> bool {
+    let u = c as u32;
+    u >= 0xE00
+        && matches!(u,
+            0x0E00..=0x0EFF       // Thai, Lao
+            | 0x1000..=0x109F     // Myanmar
+            | 0x1100..=0x11FF     // Hangul jamo
+            | 0x1780..=0x17FF     // Khmer
+            | 0x2E80..=0x2FDF     // CJK radicals
+            | 0x3005..=0x3007     // 々 〆 〇
+            | 0x3021..=0x3029     // Hangzhou numerals
+            | 0x3031..=0x3035     // kana repeat marks
+            | 0x303B              // 〻
+            | 0x3041..=0x30FF     // hiragana, katakana (with ー)
+            | 0x3130..=0x318F     // hangul compatibility jamo
+            | 0x31F0..=0x31FF     // katakana extensions
+            | 0x3400..=0x4DBF     // CJK extension A
+            | 0x4E00..=0x9FFF     // CJK unified ideographs
+            | 0xA960..=0xA97F     // hangul jamo extended A
+            | 0xAC00..=0xD7FF     // hangul syllables, jamo extended B
+            | 0xF900..=0xFAFF     // CJK compatibility ideographs
+            | 0xFF66..=0xFF9F     // halfwidth katakana (NFKC removes them; kept for safety)
+            | 0x20000..=0x3FFFF // CJK extensions B..
+        )
+}
+
+fn is_mark(c: char) -> bool {
+    !c.is_ascii() && unicode_normalization::char::is_combining_mark(c)
+}
+
+/// A letter written alone, which may be part of a spelt-out word.
+fn is_single_letter(w: &str) -> bool {
+    if let [b] = w.as_bytes() {
+        return b.is_ascii_alphabetic();
+    }
+    if w.len() > 4 {
+        return false;
+    }
+    let mut it = w.chars();
+    matches!((it.next(), it.next()), (Some(c), None) if c.is_alphabetic() && !is_bigram_char(c))
+}
+
+/// What may separate the letters of a spelt-out word: one space or one of `-*._+~•·`.
+fn is_letter_separator(gap: &str) -> bool {
+    matches!(gap, " " | "-" | "*" | "." | "_" | "+" | "~" | "•" | "·")
+}
+
+/// Letters joined by `.`, `_` or `·` inside one UAX #29 word ("w.e.s.t", "u.s.a", "w_e_s_t"),
+/// written into `buf`; None unless there are at least [`MIN_REJOIN_LETTERS`] single letters.
+fn join_dotted<'b>(w: &str, buf: &'b mut String) -> Option<&'b str> {
+    // Cheap rejection: the second character must be a separator ('·' starts with 0xC2).
+    let b = w.as_bytes();
+    if b.len() < 5 || (b[0].is_ascii() && !matches!(b[1], b'.' | b'_' | 0xC2)) {
+        return None;
+    }
+    buf.clear();
+    let mut letters = 0;
+    let mut expect_letter = true;
+    for c in w.chars() {
+        if expect_letter && c.is_alphabetic() && !is_bigram_char(c) {
+            buf.push(c);
+            letters += 1;
+            expect_letter = false;
+        } else if !expect_letter && matches!(c, '.' | '_' | '·') {
+            expect_letter = true;
+        } else {
+            return None;
+        }
+    }
+    (!expect_letter && letters >= MIN_REJOIN_LETTERS).then_some(buf.as_str())
+}
+
+/// Single letters seen so far, possibly a spelt-out word: `line[start..end]`.
+#[derive(Clone, Copy, Debug)]
+struct LetterRun {
+    start: usize,
+    end: usize,
+    letters: usize,
+}
+
+/// A run of bigram-script text being turned into bigrams as it arrives.
+#[derive(Clone, Copy, Debug, Default)]
+struct CjkRun {
+    /// Start of the previous unit (a character with its combining marks).
+    prev_start: Option<usize>,
+    /// End of the last unit.
+    end: usize,
+    units: usize,
+}
+
+/// Whether a piece of a UAX #29 word is bigram-script text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Piece {
+    Plain,
+    Cjk,
+}
+
+/// State while reading one line.
+struct LineReader<'l, 'c> {
+    config: &'c TokenizerConfig,
+    line: &'l str,
+    letters: Option<LetterRun>,
+    cjk: Option<CjkRun>,
+    money: MoneyReader,
+}
+
+/// Emits the tokens of one normalised line.
+pub(super) fn tokenize_line(
+    config: &TokenizerConfig,
+    line: &str,
+    join: &mut String,
+    sink: &mut Sink<'_>,
+) {
+    let mut r = LineReader {
+        config,
+        line,
+        letters: None,
+        cjk: None,
+        money: MoneyReader::new(),
+    };
+    let mut prev_end = 0;
+    for (start, w) in line.unicode_word_indices() {
+        let gap = line.get(prev_end..start).unwrap_or_default();
+        r.word(gap, start, w, join, sink);
+        prev_end = start + w.len();
+    }
+    r.end_runs(join, sink);
+    r.gap(line.get(prev_end..).unwrap_or_default(), sink);
+    if config.typed_tokens {
+        r.money.end_line(sink);
+    }
+}
+
+impl LineReader<'_, '_> {
+    /// One UAX #29 word at `start`, after the separator text `gap`.
+    fn word(&mut self, gap: &str, start: usize, w: &str, join: &mut String, sink: &mut Sink<'_>) {
+        if !self.config.cjk_bigrams || w.is_ascii() || !w.chars().any(is_bigram_char) {
+            return self.piece(gap, start, w, Piece::Plain, join, sink);
+        }
+        // Hangul is a UAX #29 letter, so "abc한국" and "250만원" arrive as one word: split by script.
+        let mut piece_start = 0;
+        let mut kind: Option<Piece> = None;
+        for (i, c) in w.char_indices() {
+            let this = match kind {
+                Some(k) if is_mark(c) => k,
+                _ if is_bigram_char(c) => Piece::Cjk,
+                _ => Piece::Plain,
+            };
+            if let Some(k) = kind.filter(|k| *k != this) {
+                let g = if piece_start == 0 { gap } else { "" };
+                self.split_piece(g, start + piece_start, &w[piece_start..i], k, join, sink);
+                piece_start = i;
+            }
+            kind = Some(this);
+        }
+        if let Some(k) = kind {
+            let g = if piece_start == 0 { gap } else { "" };
+            self.split_piece(g, start + piece_start, &w[piece_start..], k, join, sink);
+        }
+    }
+
+    /// A piece of a split word; one without letters or digits ("_") is only a separator.
+    fn split_piece(
+        &mut self,
+        gap: &str,
+        start: usize,
+        w: &str,
+        kind: Piece,
+        join: &mut String,
+        sink: &mut Sink<'_>,
+    ) {
+        if kind == Piece::Plain && !w.chars().any(char::is_alphanumeric) {
+            self.end_runs(join, sink);
+            self.gap(gap, sink);
+            return self.gap(w, sink);
+        }
+        self.piece(gap, start, w, kind, join, sink);
+    }
+
+    fn piece(
+        &mut self,
+        gap: &str,
+        start: usize,
+        w: &str,
+        kind: Piece,
+        join: &mut String,
+        sink: &mut Sink<'_>,
+    ) {
+        let letter = kind == Piece::Plain && self.config.rejoin_spaced && is_single_letter(w);
+        // Continue a run in progress.
+        if letter && is_letter_separator(gap) {
+            if let Some(run) = &mut self.letters {
+                run.end = start + w.len();
+                run.letters += 1;
+                return;
+            }
+        }
+        if kind == Piece::Cjk && gap.is_empty() && self.cjk.is_some() {
+            self.cjk_piece(start, w, sink);
+            return;
+        }
+        self.end_runs(join, sink);
+        self.gap(gap, sink);
+        if letter {
+            self.letters = Some(LetterRun {
+                start,
+                end: start + w.len(),
+                letters: 1,
+            });
+        } else if kind == Piece::Cjk {
+            self.cjk = Some(CjkRun::default());
+            self.cjk_piece(start, w, sink);
+        } else {
+            self.plain(w, join, sink);
+        }
+    }
+
+    /// A word that is neither a lone letter nor bigram-script text.
+    fn plain(&mut self, w: &str, join: &mut String, sink: &mut Sink<'_>) {
+        if self.config.rejoin_spaced {
+            if let Some(joined) = join_dotted(w, join) {
+                return self.emit_word(joined, sink);
+            }
+        }
+        if self.too_long(w) {
+            return self.feed(Event::Break, sink);
+        }
+        if self.config.typed_tokens && is_numeral(w) {
+            self.feed(Event::Num(w), sink);
+            if let Some(n) = parse_numeral(w) {
+                sink.number_shape(n.int_digits);
+            }
+            return self.flush(sink);
+        }
+        // Bigram scripts start at U+0E00: a UTF-8 lead byte of 0xE0 or more.
+        let ev =
+            if w.as_bytes().first().is_some_and(|&b| b >= 0xE0) && w.starts_with(is_bigram_char) {
+                Event::Cjk(w)
+            } else {
+                Event::Word(w)
+            };
+        self.token(TokenKind::Word, w, ev, sink);
+    }
+
+    /// Emits a token, with the money reader told before (so an amount the token ends comes
+    /// first) and flushed after (so an amount the token completes comes after it).
+    fn token(&mut self, kind: TokenKind, text: &str, ev: Event<'_>, sink: &mut Sink<'_>) {
+        self.feed(ev, sink);
+        sink.token(kind, text);
+        self.flush(sink);
+    }
+
+    /// Emits a built word (rejoined letters), subject to the length limit.
+    fn emit_word(&mut self, w: &str, sink: &mut Sink<'_>) {
+        if self.too_long(w) {
+            return self.feed(Event::Break, sink);
+        }
+        self.token(TokenKind::Word, w, Event::Word(w), sink);
+    }
+
+    fn too_long(&self, w: &str) -> bool {
+        let max = self.config.max_word_chars;
+        w.len() > max && w.chars().count() > max
+    }
+
+    /// Bigram-script text continuing (or starting) the current run.
+    fn cjk_piece(&mut self, start: usize, w: &str, sink: &mut Sink<'_>) {
+        let line = self.line;
+        self.feed(Event::Cjk(w), sink);
+        let run = self.cjk.get_or_insert_with(CjkRun::default);
+        let mut unit_start = start;
+        for (i, c) in w.char_indices().skip(1) {
+            if !is_mark(c) {
+                cjk_unit(run, line, unit_start, start + i, sink);
+                unit_start = start + i;
+            }
+        }
+        cjk_unit(run, line, unit_start, start + w.len(), sink);
+        self.flush(sink);
+    }
+
+    /// Ends a spelt-out run (one joined word, or its letters one by one) and a bigram run.
+    #[inline]
+    fn end_runs(&mut self, join: &mut String, sink: &mut Sink<'_>) {
+        if self.letters.is_some() || self.cjk.is_some() {
+            self.end_runs_slow(join, sink);
+        }
+    }
+
+    fn end_runs_slow(&mut self, join: &mut String, sink: &mut Sink<'_>) {
+        if let Some(run) = self.letters.take() {
+            let span = self.line.get(run.start..run.end).unwrap_or_default();
+            if run.letters >= MIN_REJOIN_LETTERS {
+                join.clear();
+                join.extend(span.chars().filter(|c| c.is_alphabetic()));
+                self.emit_word(join, sink);
+            } else {
+                for (i, c) in span.char_indices() {
+                    if c.is_alphabetic() {
+                        let letter = &span[i..i + c.len_utf8()];
+                        self.token(TokenKind::Word, letter, Event::Word(letter), sink);
+                    } else {
+                        self.gap_char(c, sink);
+                    }
+                }
+            }
+        }
+        if let Some(run) = self.cjk.take() {
+            if let (1, Some(p)) = (run.units, run.prev_start) {
+                if let Some(unit) = self.line.get(p..run.end) {
+                    sink.token(TokenKind::CjkBigram, unit);
+                }
+            }
+        }
+    }
+
+    /// Separator text between words: only the money reader cares.
+    fn gap(&mut self, gap: &str, sink: &mut Sink<'_>) {
+        if !self.config.typed_tokens || gap.is_empty() {
+            return;
+        }
+        // Idle and no '$' or non-ASCII symbol: nothing here can start an amount.
+        if self.money.is_idle() && gap.bytes().all(|b| b != b'$' && b.is_ascii()) {
+            return self.money.skip_separator();
+        }
+        if gap == " " {
+            return self.feed(Event::Space, sink);
+        }
+        for c in gap.chars() {
+            self.gap_char(c, sink);
+        }
+    }
+
+    fn gap_char(&mut self, c: char, sink: &mut Sink<'_>) {
+        let ev = if c.is_whitespace() {
+            Event::Space
+        } else {
+            Event::Sym(c)
+        };
+        self.feed(ev, sink);
+        self.flush(sink);
+    }
+
+    fn feed(&mut self, ev: Event<'_>, sink: &mut Sink<'_>) {
+        if self.config.typed_tokens {
+            self.money.feed(ev, sink);
+        }
+    }
+
+    fn flush(&mut self, sink: &mut Sink<'_>) {
+        if self.config.typed_tokens {
+            self.money.flush(sink);
+        }
+    }
+}
+
+/// Adds one unit to a bigram run, emitting the bigram it completes.
+fn cjk_unit(run: &mut CjkRun, line: &str, start: usize, end: usize, sink: &mut Sink<'_>) {
+    if let Some(bigram) = run.prev_start.and_then(|p| line.get(p..end)) {
+        sink.token(TokenKind::CjkBigram, bigram);
+    }
+    run.prev_start = Some(start);
+    run.end = end;
+    run.units += 1;
+}
