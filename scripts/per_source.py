@@ -9,41 +9,13 @@ For each (class, source) it prints how many messages there are and the share tha
 verdict, so a model that learned one source's quirks instead of the content shows it.
 """
 import collections
-import gzip
 import hashlib
 import json
 import os
-import re
+
 import sys
 
-FROM_LINE = re.compile(rb"^From corpus@localhost ")
-ESCAPED = re.compile(rb"^>(>*From )")
-
-
-def messages(path):
-    """Yields the messages of a corpus mboxrd file, un-escaped, without their From_ line."""
-    cur = None
-    with gzip.open(path, "rb") as f:
-        for line in f:
-            if FROM_LINE.match(line):
-                if cur is not None:
-                    yield finish(cur)
-                cur = []
-                continue
-            if cur is not None:
-                cur.append(ESCAPED.sub(rb"\1", line))
-    if cur is not None:
-        yield finish(cur)
-
-
-def finish(lines):
-    data = b"".join(lines)
-    # the blank line before the next From_ line belongs to the separator
-    if data.endswith(b"\r\n\r\n"):
-        data = data[:-2]
-    elif data.endswith(b"\n\n"):
-        data = data[:-1]
-    return data
+from mboxrd import messages
 
 
 def main():

@@ -14,31 +14,14 @@ All get the same neutral headers (From, To, Date, Message-ID), so only the wrapp
 """
 import email
 import email.policy
-import gzip
 import html
 import os
 import re
+
 import sys
 from email.message import EmailMessage
 
-FROM_LINE = re.compile(rb"^From corpus@localhost ")
-ESCAPED = re.compile(rb"^>(>*From )")
-
-
-def messages(path):
-    cur = None
-    with gzip.open(path, "rb") as f:
-        for line in f:
-            if FROM_LINE.match(line):
-                if cur is not None:
-                    yield b"".join(cur)
-                cur = []
-                continue
-            if cur is not None:
-                cur.append(ESCAPED.sub(rb"\1", line))
-    if cur is not None:
-        yield b"".join(cur)
-
+from mboxrd import messages
 
 def body_text(msg):
     plain, htm = [], []

@@ -141,7 +141,6 @@ pub const TRANSFER_WORDS: &[&str] = &["moneygram", "westernunion", "ria", "xoom"
 pub const BRANDS: &[&str] = &[
     "paypal",
     "microsoft",
-    "office",
     "outlook",
     "apple",
     "icloud",
@@ -153,14 +152,12 @@ pub const BRANDS: &[&str] = &[
     "fbi",
     "irs",
     "hmrc",
-    "bank",
     "western",
     "moneygram",
     "netflix",
     "docusign",
     "google",
     "facebook",
-    "meta",
     "instagram",
     "whatsapp",
     "linkedin",
@@ -173,10 +170,6 @@ pub const BRANDS: &[&str] = &[
     "imf",
     "interpol",
     "webmail",
-    "admin",
-    "support",
-    "security",
-    "helpdesk",
     "楽天",
     "アマ",
     "三井",
@@ -227,10 +220,14 @@ impl CueState {
         let Ok(mut magnitude) = magnitude.parse::<i32>() else {
             return;
         };
-        // A yen is worth about a hundredth of a dollar.
-        if currency == "jpy" {
-            magnitude -= 2;
-        }
+        // Rough orders of magnitude against the dollar, so "large" means the same everywhere.
+        magnitude += match currency {
+            "jpy" | "inr" | "rub" => -2,
+            "krw" | "ngn" | "xof" => -3,
+            "cny" | "zar" | "ghs" => -1,
+            "btc" => 4,
+            _ => 0,
+        };
         self.max_sum_magnitude = self.max_sum_magnitude.max(magnitude);
     }
 
@@ -292,10 +289,13 @@ impl CueState {
         if reply_free {
             emit(Cue::ReplyToFreeMail);
         }
-        let domain_lower = from_domain.to_ascii_lowercase();
-        let brand = from_name_words
-            .split_whitespace()
-            .any(|t| BRANDS.contains(&t) && !domain_lower.contains(t));
+        // Compare with the domain's labels, not substrings: "un" is not in "fund.org".
+        let brand = from_name_words.split_whitespace().any(|t| {
+            BRANDS.contains(&t)
+                && !from_domain
+                    .split('.')
+                    .any(|label| label.eq_ignore_ascii_case(t))
+        });
         if brand {
             emit(Cue::BrandInDisplayName);
         }
@@ -329,7 +329,13 @@ pub fn classify_word(word: &str) -> Option<WordClass> {
 mod tests {
     use super::*;
 
-    fn fired(state: &CueState, from: &str, name: &str, reply: &[&str], emails: &[&str]) -> Vec<&'static str> {
+    fn fired(
+        state: &CueState,
+        from: &str,
+        name: &str,
+        reply: &[&str],
+        emails: &[&str],
+    ) -> Vec<&'static str> {
         let reply: Vec<String> = reply.iter().map(|s| s.to_string()).collect();
         let emails: Vec<String> = emails.iter().map(|s| s.to_string()).collect();
         let mut out = Vec::new();
@@ -341,7 +347,14 @@ mod tests {
     fn incident_letter_cues() {
         let mut s = CueState::default();
         s.money("usd:5");
-        for w in ["compensation", "victims", "fbi", "moneygram", "urgent", "confidential"] {
+        for w in [
+            "compensation",
+            "victims",
+            "fbi",
+            "moneygram",
+            "urgent",
+            "confidential",
+        ] {
             if let Some(c) = classify_word(w) {
                 s.word(c);
             }
@@ -376,24 +389,55 @@ mod tests {
         if let Some(c) = classify_word("payment") {
             s.word(c);
         }
-        let got = fired(&s, "anna@northwind.io", "anna berg", &[], &["billing@northwind.io"]);
+        let got = fired(
+            &s,
+            "anna@northwind.io",
+            "anna berg",
+            &[],
+            &["billing@northwind.io"],
+        );
         assert!(got.is_empty(), "{got:?}");
     }
 
     #[test]
     fn yen_amounts_are_scaled() {
         let mut s = CueState::default();
+        s.money("krw:7"); // 10 million won is about 7,500 dollars: not large
+        assert!(fired(&s, "a@b.kr", "", &[], &[]).is_empty());
         s.money("jpy:6"); // 1,000,000 yen is about 7,000 dollars: not large
         assert!(fired(&s, "a@b.jp", "", &[], &[]).is_empty());
         s.money("jpy:8"); // 100 million yen
-        assert_eq!(fired(&s, "a@b.jp", "", &[], &[]), vec!["large-sum", "very-large-sum"]);
+        assert_eq!(
+            fired(&s, "a@b.jp", "", &[], &[]),
+            vec!["large-sum", "very-large-sum"]
+        );
     }
 
     #[test]
     fn own_address_and_reserved_domains_are_not_contacts() {
         let s = CueState::default();
-        let got = fired(&s, "me@gmail.com", "", &["me@gmail.com"], &["me@gmail.com", "user@example.net"]);
+        let got = fired(
+            &s,
+            "me@gmail.com",
+            "",
+            &["me@gmail.com"],
+            &["me@gmail.com", "user@example.net"],
+        );
         assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn brands_are_matched_against_domain_labels() {
+        let s = CueState::default();
+        assert_eq!(
+            fired(&s, "claims@fund.org", "un compensation", &[], &[]),
+            vec!["brand-in-display-name"]
+        );
+        assert!(fired(&s, "service@paypal.com", "paypal", &[], &[]).is_empty());
+        assert_eq!(
+            fired(&s, "service@paypal-secure.net", "paypal", &[], &[]),
+            vec!["brand-in-display-name"]
+        );
     }
 
     #[test]

@@ -55,6 +55,22 @@ impl Default for FeatureConfig {
     }
 }
 
+/// Subject and display name beyond this many bytes are not tokenised (the body has its own
+/// limit in [`crate::message::ViewLimits`]).
+pub const MAX_HEADER_TEXT: usize = 4096;
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn head(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Namespaces of features.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Namespace {
@@ -183,7 +199,10 @@ impl FeatureExtractor {
     }
 
     fn bucket(&self, ns: Namespace, text: &str) -> u32 {
-        self.bucket_of_hash(xxh3_64_with_seed(text.as_bytes(), self.config.seed ^ ns.salt()))
+        self.bucket_of_hash(xxh3_64_with_seed(
+            text.as_bytes(),
+            self.config.seed ^ ns.salt(),
+        ))
     }
 
     fn bucket_of_hash(&self, h: u64) -> u32 {
@@ -204,7 +223,12 @@ impl FeatureExtractor {
     }
 
     /// Extracts the feature vector of `view` into `out`, reusing `scratch`.
-    pub fn extract(&self, view: &MessageView, scratch: &mut FeatureScratch, out: &mut FeatureVector) {
+    pub fn extract(
+        &self,
+        view: &MessageView,
+        scratch: &mut FeatureScratch,
+        out: &mut FeatureVector,
+    ) {
         scratch.buckets.clear();
         let mut keys = std::mem::take(&mut scratch.buckets);
         // Key = bucket << 1 | is-bigram, so one sort groups both kinds of a bucket together.
@@ -221,7 +245,11 @@ impl FeatureExtractor {
             while j < keys.len() && keys[j] == key {
                 j += 1;
             }
-            let weight = if key & 1 == 1 { self.config.bigram_weight } else { 1.0 };
+            let weight = if key & 1 == 1 {
+                self.config.bigram_weight
+            } else {
+                1.0
+            };
             let value = weight * (1.0 + (j - i) as f32).ln();
             let bucket = (key >> 1) as u32;
             match out.entries.last_mut() {
@@ -260,7 +288,10 @@ impl FeatureExtractor {
             }
         });
         for cue in cues.iter().flatten() {
-            f(self.cue_bucket(*cue), &format!("{}", FeatureName::Cue(*cue)));
+            f(
+                self.cue_bucket(*cue),
+                &format!("{}", FeatureName::Cue(*cue)),
+            );
         }
     }
 
@@ -283,56 +314,86 @@ impl FeatureExtractor {
         name_words.clear();
         let bigrams = self.config.word_bigrams;
 
-        let text_field = |ns: Namespace,
-                              text: &str,
-                              tokens: &mut TokenScratch,
-                              cues: &mut CueState,
-                              prev_word: &mut String,
-                              name_words: &mut String,
-                              sink: &mut dyn FnMut(u32, Option<FeatureName<'_>>)| {
-            prev_word.clear();
-            self.tokenizer.tokenize(text, tokens, &mut |kind, tok| match kind {
-                TokenKind::Word | TokenKind::CjkBigram => {
-                    sink(self.bucket(ns, tok), Some(FeatureName::Token(ns, tok)));
-                    if bigrams && !prev_word.is_empty() {
-                        sink(
-                            self.bigram_bucket(ns, prev_word, tok),
-                            Some(FeatureName::Bigram(ns, prev_word, tok)),
-                        );
-                    }
-                    prev_word.clear();
-                    prev_word.push_str(tok);
-                    if ns == Namespace::FromName {
-                        name_words.push_str(tok);
-                        name_words.push(' ');
-                    } else {
-                        if let Some(class) = classify_word(tok) {
-                            cues.word(class);
+        let text_field =
+            |ns: Namespace,
+             text: &str,
+             tokens: &mut TokenScratch,
+             cues: &mut CueState,
+             prev_word: &mut String,
+             name_words: &mut String,
+             sink: &mut dyn FnMut(u32, Option<FeatureName<'_>>)| {
+                prev_word.clear();
+                self.tokenizer
+                    .tokenize(text, tokens, &mut |kind, tok| match kind {
+                        TokenKind::Word | TokenKind::CjkBigram => {
+                            sink(self.bucket(ns, tok), Some(FeatureName::Token(ns, tok)));
+                            if bigrams && !prev_word.is_empty() {
+                                sink(
+                                    self.bigram_bucket(ns, prev_word, tok),
+                                    Some(FeatureName::Bigram(ns, prev_word, tok)),
+                                );
+                            }
+                            prev_word.clear();
+                            prev_word.push_str(tok);
+                            if ns == Namespace::FromName {
+                                name_words.push_str(tok);
+                                name_words.push(' ');
+                            } else {
+                                if let Some(class) = classify_word(tok) {
+                                    cues.word(class);
+                                }
+                                cues.western_union_part(tok);
+                            }
                         }
-                        cues.western_union_part(tok);
-                    }
-                }
-                TokenKind::Money => {
-                    sink(
-                        self.bucket(Namespace::Money, tok),
-                        Some(FeatureName::Token(Namespace::Money, tok)),
-                    );
-                    if ns != Namespace::FromName {
-                        cues.money(tok);
-                    }
-                }
-                TokenKind::Number => {
-                    sink(
-                        self.bucket(Namespace::Number, tok),
-                        Some(FeatureName::Token(Namespace::Number, tok)),
-                    );
-                }
-            });
-        };
+                        TokenKind::Money => {
+                            sink(
+                                self.bucket(Namespace::Money, tok),
+                                Some(FeatureName::Token(Namespace::Money, tok)),
+                            );
+                            if ns != Namespace::FromName {
+                                cues.money(tok);
+                            }
+                        }
+                        TokenKind::Number => {
+                            sink(
+                                self.bucket(Namespace::Number, tok),
+                                Some(FeatureName::Token(Namespace::Number, tok)),
+                            );
+                        }
+                    });
+            };
 
-        text_field(Namespace::Subject, &view.subject, tokens, cues, prev_word, name_words, sink);
-        text_field(Namespace::FromName, &view.from_name, tokens, cues, prev_word, name_words, sink);
-        text_field(Namespace::Body, &view.text, tokens, cues, prev_word, name_words, sink);
+        let (subject, from_name) = (
+            head(&view.subject, MAX_HEADER_TEXT),
+            head(&view.from_name, MAX_HEADER_TEXT),
+        );
+        text_field(
+            Namespace::Subject,
+            subject,
+            tokens,
+            cues,
+            prev_word,
+            name_words,
+            sink,
+        );
+        text_field(
+            Namespace::FromName,
+            from_name,
+            tokens,
+            cues,
+            prev_word,
+            name_words,
+            sink,
+        );
+        text_field(
+            Namespace::Body,
+            &view.text,
+            tokens,
+            cues,
+            prev_word,
+            name_words,
+            sink,
+        );
 
         for url in &view.urls {
             if let Some(host) = url_host(url) {
@@ -349,7 +410,11 @@ impl FeatureExtractor {
                 if is_reserved_domain(domain) {
                     continue;
                 }
-                let token = if is_freemail(domain) { "(free-mail)" } else { domain };
+                let token = if is_freemail(domain) {
+                    "(free-mail)"
+                } else {
+                    domain
+                };
                 sink(
                     self.bucket(Namespace::EmailDomain, token),
                     Some(FeatureName::Token(Namespace::EmailDomain, token)),
@@ -401,7 +466,10 @@ mod tests {
     use crate::tokenize::TokenizerConfig;
 
     fn extractor() -> FeatureExtractor {
-        FeatureExtractor::new(FeatureConfig::default(), Tokenizer::new(TokenizerConfig::default()))
+        FeatureExtractor::new(
+            FeatureConfig::default(),
+            Tokenizer::new(TokenizerConfig::default()),
+        )
     }
 
     fn features(raw: &str) -> FeatureVector {
@@ -423,16 +491,36 @@ mod tests {
         let a = features("Subject: Hello\n\nWestern Union payment of $250,000 for you\n");
         let b = features("Subject: Hello\n\nWestern Union payment of $250,000 for you\n");
         assert_eq!(a, b);
-        let words: f32 = a.entries.iter().map(|(_, v)| v * v).sum();
-        // The vector is unit length before cues are added; cues only add.
-        assert!(words >= 0.99, "{words}");
-        assert!(a.entries.windows(2).all(|w| w[0].0 < w[1].0), "buckets ascending and unique");
+        // Without the cue buckets (added after normalisation) the vector has unit length.
+        let e = extractor();
+        let cue_buckets: Vec<u32> = Cue::ALL.iter().map(|c| e.cue_bucket(*c)).collect();
+        let words: f32 = a
+            .entries
+            .iter()
+            .filter(|(b, _)| !cue_buckets.contains(b))
+            .map(|(_, v)| v * v)
+            .sum();
+        assert!((words - 1.0).abs() < 1e-4, "{words}");
+        assert!(
+            a.entries.windows(2).all(|w| w[0].0 < w[1].0),
+            "buckets ascending and unique"
+        );
     }
 
     #[test]
     fn names_carry_namespaces() {
         let n = names("From: \"FBI Office\" <x@corp.example.org>\nSubject: Claim now\n\nContact agent.mark@gmail.com to claim US$250,000.00\n");
-        for want in ["s:claim", "s:claim now", "n:fbi", "b:contact", "b:contact agent.mark", "m:usd:5", "e:(free-mail)", "cue:large-sum", "cue:free-mail-contact"] {
+        for want in [
+            "s:claim",
+            "s:claim now",
+            "n:fbi",
+            "b:contact",
+            "b:contact agent.mark",
+            "m:usd:5",
+            "e:(free-mail)",
+            "cue:large-sum",
+            "cue:free-mail-contact",
+        ] {
             assert!(n.iter().any(|x| x == want), "missing {want} in {n:?}");
         }
     }
@@ -440,7 +528,17 @@ mod tests {
     #[test]
     fn placeholder_domains_are_not_features() {
         let n = names("Subject: x\n\nwrite to user@example.net or see http://example.net/a\n");
-        assert!(!n.iter().any(|x| x.starts_with("e:") || x.starts_with("u:")), "{n:?}");
+        assert!(
+            !n.iter().any(|x| x.starts_with("e:") || x.starts_with("u:")),
+            "{n:?}"
+        );
+    }
+
+    #[test]
+    fn head_cuts_on_char_boundaries() {
+        assert_eq!(head("abc", 10), "abc");
+        assert_eq!(head("aé", 2), "a");
+        assert_eq!(head("日本語", 4), "日");
     }
 
     #[test]
@@ -455,7 +553,11 @@ mod tests {
     #[test]
     fn empty_view_gives_empty_vector() {
         let mut out = FeatureVector::default();
-        extractor().extract(&MessageView::default(), &mut FeatureScratch::default(), &mut out);
+        extractor().extract(
+            &MessageView::default(),
+            &mut FeatureScratch::default(),
+            &mut out,
+        );
         assert!(out.entries.is_empty());
     }
 }

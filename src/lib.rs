@@ -83,7 +83,10 @@ impl Classifier {
     pub fn from_model_file(file: ModelFile) -> Result<Self, Error> {
         file.check()?;
         let model = file.compile()?;
-        let extractor = FeatureExtractor::new(file.features.clone(), Tokenizer::new(file.tokenizer.clone()));
+        let extractor = FeatureExtractor::new(
+            file.features.clone(),
+            Tokenizer::new(file.tokenizer.clone()),
+        );
         Ok(Classifier {
             model,
             extractor,
@@ -128,7 +131,8 @@ impl Classifier {
             let mut guard = cell.borrow_mut();
             let s = &mut *guard;
             s.view.parse_into(raw, &self.limits)?;
-            self.extractor.extract(&s.view, &mut s.features, &mut s.vector);
+            self.extractor
+                .extract(&s.view, &mut s.features, &mut s.vector);
             let scores = self.model.score(&s.vector);
             Ok(Verdicted {
                 scores,
@@ -141,10 +145,12 @@ impl Classifier {
 
     /// Scores a parsed message view (used by training and evaluation).
     pub fn score_view(&self, view: &MessageView) -> Scores {
-        let mut scratch = FeatureScratch::default();
-        let mut vector = FeatureVector::default();
-        self.extractor.extract(view, &mut scratch, &mut vector);
-        self.model.score(&vector)
+        SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let s = &mut *guard;
+            self.extractor.extract(view, &mut s.features, &mut s.vector);
+            self.model.score(&s.vector)
+        })
     }
 
     /// Scores and explains: the `top` features that pushed most toward the decision's class
@@ -169,7 +175,10 @@ impl Classifier {
                 let w = self.model.weights(b);
                 let contribution = v * (w[target] - w[0]);
                 let feature = names.get(&b)?.clone();
-                Some(Reason { feature, contribution })
+                Some(Reason {
+                    feature,
+                    contribution,
+                })
             })
             .collect();
         let toward_ham = decision.class == Class::Ham;
@@ -200,7 +209,10 @@ pub fn default_model_candidates() -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("SENDGUARD_MODEL") {
         out.push(PathBuf::from(p));
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         out.push(dir.join("default.sgm"));
         out.push(dir.join("../share/sendguard/default.sgm"));
     }
@@ -209,16 +221,33 @@ pub fn default_model_candidates() -> Vec<PathBuf> {
     out
 }
 
-/// The first existing default model path (see [`default_model_candidates`]).
+/// The first existing default model path (see [`default_model_candidates`]). When
+/// `$SENDGUARD_MODEL` is set, it is the only candidate: a typo there must not quietly load
+/// another model.
 pub fn default_model_path() -> Result<PathBuf, Error> {
+    if let Some(p) = std::env::var_os("SENDGUARD_MODEL") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::NoDefaultModel(format!(
+                "$SENDGUARD_MODEL={}",
+                p.display()
+            )))
+        };
+    }
     let candidates = default_model_candidates();
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        Error::NoDefaultModel(
-            candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        )
-    })
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            Error::NoDefaultModel(
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
 }

@@ -55,12 +55,25 @@ pub struct ViewLimits {
     /// `truncated` is set. Text and headers come first; a big attachment is listed but cut.
     /// mail-parser keeps ~17 bytes per input byte for inputs of tiny parts or headers, so this
     /// bounds memory and time (8 MiB: ~140 MB and ~0.5 s worst case).
-    #[serde(default = "default_max_parse_bytes")]
     pub max_parse_bytes: usize,
 }
 
 fn default_max_parse_bytes() -> usize {
     8 * 1024 * 1024
+}
+
+impl ViewLimits {
+    /// The largest limits the view is hardened for; a model file may not ask for more.
+    pub fn hard_caps() -> ViewLimits {
+        ViewLimits {
+            max_text_bytes: 4 * 1024 * 1024,
+            max_parts: 1024,
+            max_depth: MAX_DEPTH_CAP,
+            max_urls: 1024,
+            max_emails: 1024,
+            max_parse_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 impl Default for ViewLimits {

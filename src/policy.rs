@@ -1,9 +1,9 @@
 //! Scores → verdict.
 //!
-//! The verdict is taken on one number, the *suspicion*: the log-odds of "not ham" against
-//! "ham". Thresholds for tag, hold and reject are chosen on the dev split for stated ham
-//! false-positive rates and stored in the model file; the class that carries the verdict is the
-//! most likely non-ham class.
+//! The verdict is taken on two numbers: the *suspicion*, the log-odds of "not ham" against
+//! "ham", and the log-odds of fraud against ham. Thresholds for tag, hold and reject are chosen
+//! on the dev split for stated ham false-positive rates and stored in the model file; the class
+//! that carries the verdict is the most likely non-ham class.
 
 use serde::{Deserialize, Serialize};
 
@@ -41,37 +41,70 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// Suspicion thresholds (log-odds of non-ham); a message is flagged at a level when its
-/// suspicion is at least the threshold.
+/// One verdict level: a message reaches it when its suspicion (log-odds of any non-ham class
+/// against ham) reaches `suspicion`, or its log-odds of fraud against ham reaches `fraud`.
+/// The second bound exists because advance-fee fraud is what sendguard is for: it is chosen
+/// first, on the fraud odds of dev ham, and the first bound then takes what is left of the
+/// level's false-positive budget.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    /// Bound on the suspicion.
+    pub suspicion: f32,
+    /// Bound on the log-odds of fraud against ham.
+    pub fraud: f32,
+}
+
+impl Level {
+    /// Whether a message with these scores reaches this level.
+    pub fn reached(&self, scores: &Scores) -> bool {
+        scores.suspicion() >= self.suspicion || scores.odds_vs_ham(Class::Fraud) >= self.fraud
+    }
+
+    fn is_finite(&self) -> bool {
+        self.suspicion.is_finite() && self.fraud.is_finite()
+    }
+
+    fn le(&self, other: &Level) -> bool {
+        self.suspicion <= other.suspicion && self.fraud <= other.fraud
+    }
+}
+
+/// The three verdict levels, chosen on the dev split at ham false-positive rates 1 % (tag),
+/// 0.1 % (hold) and 0.01 % (reject), and stored in the model file.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
-    /// Add a header (chosen at ham FPR 1 % on dev).
-    pub tag: f32,
-    /// Hold (chosen at ham FPR 0.1 % on dev).
-    pub hold: f32,
-    /// Reject (chosen at ham FPR 0.01 % on dev).
-    pub reject: f32,
+    /// Add a header.
+    pub tag: Level,
+    /// Hold in the MTA's hold queue.
+    pub hold: Level,
+    /// Reject.
+    pub reject: Level,
 }
 
 impl Thresholds {
-    /// The verdict for a suspicion value. NaN (which a valid model never produces) holds.
-    pub fn verdict(&self, suspicion: f32) -> Verdict {
-        if suspicion.is_nan() {
+    /// The verdict for these scores. Scores that are not finite (which a valid model never
+    /// produces) hold.
+    pub fn verdict(&self, scores: &Scores) -> Verdict {
+        if !scores.logits.iter().all(|l| l.is_finite()) {
             Verdict::Hold
-        } else if suspicion >= self.reject {
+        } else if self.reject.reached(scores) {
             Verdict::Reject
-        } else if suspicion >= self.hold {
+        } else if self.hold.reached(scores) {
             Verdict::Hold
-        } else if suspicion >= self.tag {
+        } else if self.tag.reached(scores) {
             Verdict::Tag
         } else {
             Verdict::Pass
         }
     }
 
-    /// Whether the three levels are ordered (tag ≤ hold ≤ reject) and not NaN.
+    /// Whether every bound is finite and the levels are ordered (tag ≤ hold ≤ reject).
     pub fn is_valid(&self) -> bool {
-        self.tag <= self.hold && self.hold <= self.reject
+        [self.tag, self.hold, self.reject]
+            .iter()
+            .all(Level::is_finite)
+            && self.tag.le(&self.hold)
+            && self.hold.le(&self.reject)
     }
 }
 
@@ -90,12 +123,11 @@ pub struct Decision {
 
 /// Decides on scores with these thresholds.
 pub fn decide(scores: &Scores, thresholds: &Thresholds) -> Decision {
-    let suspicion = scores.suspicion();
     Decision {
-        verdict: thresholds.verdict(suspicion),
+        verdict: thresholds.verdict(scores),
         class: scores.class(),
         flagged_class: scores.top_non_ham(),
-        suspicion,
+        suspicion: scores.suspicion(),
     }
 }
 
@@ -103,28 +135,81 @@ pub fn decide(scores: &Scores, thresholds: &Thresholds) -> Decision {
 mod tests {
     use super::*;
 
+    const fn level(suspicion: f32, fraud: f32) -> Level {
+        Level { suspicion, fraud }
+    }
+
     const T: Thresholds = Thresholds {
-        tag: -1.0,
-        hold: 2.0,
-        reject: 6.0,
+        tag: level(-1.0, 5.0),
+        hold: level(2.0, 6.0),
+        reject: level(6.0, 9.0),
     };
 
+    /// Scores whose suspicion is about `s` and whose fraud odds are far below every bound.
+    fn spam(s: f32) -> Scores {
+        Scores::from_logits([0.0, s, -100.0, -100.0])
+    }
+
     #[test]
-    fn levels() {
-        assert_eq!(T.verdict(-5.0), Verdict::Pass);
-        assert_eq!(T.verdict(-1.0), Verdict::Tag);
-        assert_eq!(T.verdict(1.99), Verdict::Tag);
-        assert_eq!(T.verdict(2.0), Verdict::Hold);
-        assert_eq!(T.verdict(6.0), Verdict::Reject);
-        assert_eq!(T.verdict(f32::NAN), Verdict::Hold);
+    fn levels_on_suspicion() {
+        assert_eq!(T.verdict(&spam(-5.0)), Verdict::Pass);
+        assert_eq!(T.verdict(&spam(-0.9)), Verdict::Tag);
+        assert_eq!(T.verdict(&spam(1.9)), Verdict::Tag);
+        assert_eq!(T.verdict(&spam(2.1)), Verdict::Hold);
+        assert_eq!(T.verdict(&spam(6.1)), Verdict::Reject);
+        assert_eq!(
+            T.verdict(&Scores::from_logits([0.0, f32::NAN, 0.0, 0.0])),
+            Verdict::Hold
+        );
+    }
+
+    #[test]
+    fn fraud_bound_holds_below_the_suspicion_bound() {
+        // Suspicion and fraud odds both about 1: tag by suspicion, below every fraud bound.
+        let s = Scores::from_logits([0.0, -100.0, -100.0, 1.0]);
+        assert_eq!(T.verdict(&s), Verdict::Tag);
+        // Suspicion is never below the fraud odds, so the fraud bound only matters where it is
+        // the lower one: here fraud odds 4 reach a fraud hold bound of 3, while spam with the same
+        // suspicion stays at tag.
+        let fraud_first = Thresholds {
+            tag: level(-1.0, 2.0),
+            hold: level(8.0, 3.0),
+            reject: level(9.0, 9.0),
+        };
+        assert_eq!(
+            fraud_first.verdict(&Scores::from_logits([0.0, -100.0, -100.0, 4.0])),
+            Verdict::Hold
+        );
+        assert_eq!(
+            fraud_first.verdict(&Scores::from_logits([0.0, 4.0, -100.0, -100.0])),
+            Verdict::Tag
+        );
+        let lenient = Thresholds {
+            hold: level(2.0, 0.5),
+            reject: level(6.0, 9.0),
+            tag: level(-1.0, 0.0),
+        };
+        let s = Scores::from_logits([0.0, -100.0, -100.0, 1.0]);
+        assert_eq!(lenient.verdict(&s), Verdict::Hold);
     }
 
     #[test]
     fn validity() {
         assert!(T.is_valid());
-        let bad = Thresholds { tag: 3.0, hold: 2.0, reject: 6.0 };
+        let bad = Thresholds {
+            tag: level(3.0, 0.0),
+            ..T
+        };
         assert!(!bad.is_valid());
-        let nan = Thresholds { tag: f32::NAN, hold: 2.0, reject: 6.0 };
+        let bad = Thresholds {
+            hold: level(2.0, 10.0),
+            ..T
+        };
+        assert!(!bad.is_valid());
+        let nan = Thresholds {
+            tag: level(f32::NAN, 0.0),
+            ..T
+        };
         assert!(!nan.is_valid());
     }
 

@@ -21,7 +21,12 @@ fn json_lines(out: &Output) -> Vec<serde_json::Value> {
 
 #[test]
 fn scam_letter_is_held_and_business_mail_passes() {
-    let out = sendguard(&["score", "--json", "tests/fixtures/cli/scam.eml", "tests/fixtures/cli/business.eml"]);
+    let out = sendguard(&[
+        "score",
+        "--json",
+        "tests/fixtures/cli/scam.eml",
+        "tests/fixtures/cli/business.eml",
+    ]);
     let rows = json_lines(&out);
     assert_eq!(rows.len(), 2, "{}", String::from_utf8_lossy(&out.stderr));
     let scam = &rows[0];
@@ -60,9 +65,17 @@ fn json_rows_have_the_documented_shape() {
 #[test]
 fn business_mail_alone_exits_zero() {
     let out = sendguard(&["score", "tests/fixtures/cli/business.eml"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("tests/fixtures/cli/business.eml#0  pass"), "{text}");
+    assert!(
+        text.starts_with("tests/fixtures/cli/business.eml#0  pass"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -71,18 +84,30 @@ fn explain_names_features() {
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines.len() > 1, "{text}");
-    assert!(lines[1].trim_start().starts_with('+'), "first reason pushes toward the flag: {text}");
+    assert!(
+        lines[1].trim_start().starts_with('+'),
+        "first reason pushes toward the flag: {text}"
+    );
 }
 
 #[test]
 fn mbox_entries_are_indexed() {
     let out = sendguard(&["score", "--json", "tests/fixtures/cli/mixed.mbox"]);
     let rows = json_lines(&out);
-    let idx: Vec<i64> = rows.iter().map(|r| r["index"].as_i64().expect("index")).collect();
+    let idx: Vec<i64> = rows
+        .iter()
+        .map(|r| r["index"].as_i64().expect("index"))
+        .collect();
     assert_eq!(idx, vec![0, 1, 2]);
-    let verdicts: Vec<&str> = rows.iter().map(|r| r["verdict"].as_str().expect("verdict")).collect();
+    let verdicts: Vec<&str> = rows
+        .iter()
+        .map(|r| r["verdict"].as_str().expect("verdict"))
+        .collect();
     assert_eq!(verdicts[0], "pass");
-    assert!(verdicts[1] == "hold" || verdicts[1] == "reject", "{verdicts:?}");
+    assert!(
+        verdicts[1] == "hold" || verdicts[1] == "reject",
+        "{verdicts:?}"
+    );
     assert_eq!(verdicts[2], "pass");
 }
 
@@ -95,7 +120,9 @@ fn stdin_is_read_with_dash() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawns");
-    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli/scam.eml")).expect("fixture");
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli/scam.eml"))
+            .expect("fixture");
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
@@ -121,12 +148,19 @@ fn bad_inputs_get_errors_not_crashes() {
     ]);
     let rows = json_lines(&out);
     assert_eq!(rows.len(), 5, "one object per input: {rows:?}");
-    assert!(rows[0]["error"].is_string(), "empty input is an error: {}", rows[0]);
+    assert!(
+        rows[0]["error"].is_string(),
+        "empty input is an error: {}",
+        rows[0]
+    );
     // garbage and truncated MIME get a verdict or an error, each stated
     for r in &rows[1..3] {
         assert!(r["verdict"].is_string() || r["error"].is_string(), "{r}");
     }
-    assert!(rows[3]["error"].as_str().expect("error").contains("does-not-exist"));
+    assert!(rows[3]["error"]
+        .as_str()
+        .expect("error")
+        .contains("does-not-exist"));
     assert_eq!(rows[4]["verdict"], "pass", "later inputs are still scored");
     assert_eq!(out.status.code(), Some(2));
 }
@@ -136,7 +170,12 @@ fn broken_model_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.sgm");
     std::fs::write(&bad, b"SGMODEL\0\x01\0\0\0").expect("writes");
-    let out = sendguard(&["score", "--model", bad.to_str().expect("utf-8"), "tests/fixtures/cli/business.eml"]);
+    let out = sendguard(&[
+        "score",
+        "--model",
+        bad.to_str().expect("utf-8"),
+        "tests/fixtures/cli/business.eml",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("truncated"), "{err}");
@@ -146,5 +185,8 @@ fn broken_model_is_a_clear_error() {
 fn help_documents_exit_codes() {
     let out = sendguard(&["score", "--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Exit status:") && text.contains("held or rejected"), "{text}");
+    assert!(
+        text.contains("Exit status:") && text.contains("held or rejected"),
+        "{text}"
+    );
 }

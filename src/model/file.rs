@@ -20,6 +20,8 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::{CompiledModel, NUM_CLASSES};
 use crate::features::{FeatureConfig, FEATURE_VERSION};
 use crate::message::ViewLimits;
+#[cfg(test)]
+use crate::policy::Level;
 use crate::policy::Thresholds;
 use crate::tokenize::TokenizerConfig;
 
@@ -28,6 +30,8 @@ pub const MAGIC: &[u8; 8] = b"SGMODEL\0";
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8;
+/// Largest hash table a model may ask for: 2^24 buckets is 256 MB of weights in memory.
+pub const MAX_BUCKET_BITS: u8 = 24;
 const CHECKSUM_LEN: usize = 8;
 /// Refuse payloads claiming more than this (a model is a few MB).
 const MAX_PAYLOAD: u64 = 256 * 1024 * 1024;
@@ -65,7 +69,11 @@ pub enum ModelFileError {
     /// Bytes were changed after writing.
     #[error("model file is corrupted: checksum mismatch")]
     Corrupted,
-    /// The payload does not decode (a writer bug, since the checksum matched).
+    /// The model could not be serialised.
+    #[error("model cannot be serialised: {0}")]
+    Encode(String),
+    /// The payload does not decode although its checksum matched: written by an incompatible
+    /// build of the same format version.
     #[error("model file payload does not decode: {0}")]
     Decode(String),
     /// The model was built for another tokenizer or feature layout.
@@ -113,7 +121,8 @@ pub struct ModelFile {
 impl ModelFile {
     /// Serialises to the on-disk form.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelFileError> {
-        let payload = postcard::to_allocvec(self).map_err(|e| ModelFileError::Decode(e.to_string()))?;
+        let payload =
+            postcard::to_allocvec(self).map_err(|e| ModelFileError::Encode(e.to_string()))?;
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -141,16 +150,26 @@ impl ModelFile {
                 found: bytes.len() as u64,
             });
         }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().map_err(|_| ModelFileError::Foreign)?);
+        let version = u32::from_le_bytes(
+            bytes[8..12]
+                .try_into()
+                .map_err(|_| ModelFileError::Foreign)?,
+        );
         if version != FORMAT_VERSION {
             return Err(ModelFileError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
-        let len = u64::from_le_bytes(bytes[12..20].try_into().map_err(|_| ModelFileError::Foreign)?);
+        let len = u64::from_le_bytes(
+            bytes[12..20]
+                .try_into()
+                .map_err(|_| ModelFileError::Foreign)?,
+        );
         if len > MAX_PAYLOAD {
-            return Err(ModelFileError::Invalid(format!("payload length {len} is implausible")));
+            return Err(ModelFileError::Invalid(format!(
+                "payload length {len} is implausible"
+            )));
         }
         let expected = HEADER_LEN as u64 + len + CHECKSUM_LEN as u64;
         if (bytes.len() as u64) < expected {
@@ -174,7 +193,8 @@ impl ModelFile {
         if stored != xxh3_64(payload) {
             return Err(ModelFileError::Corrupted);
         }
-        let file: ModelFile = postcard::from_bytes(payload).map_err(|e| ModelFileError::Decode(e.to_string()))?;
+        let file: ModelFile =
+            postcard::from_bytes(payload).map_err(|e| ModelFileError::Decode(e.to_string()))?;
         file.check()?;
         Ok(file)
     }
@@ -216,10 +236,36 @@ impl ModelFile {
                 self.features.version
             )));
         }
-        if !(8..=28).contains(&self.features.bucket_bits) {
+        if !(8..=MAX_BUCKET_BITS).contains(&self.features.bucket_bits) {
             return Err(ModelFileError::Invalid(format!(
-                "bucket_bits {} out of range 8..=28",
+                "bucket_bits {} out of range 8..={MAX_BUCKET_BITS}",
                 self.features.bucket_bits
+            )));
+        }
+        let f = &self.features;
+        if !(f.cue_value.is_finite()
+            && f.bigram_weight.is_finite()
+            && f.cue_value.abs() <= 100.0
+            && f.bigram_weight.abs() <= 100.0)
+        {
+            return Err(ModelFileError::Invalid(format!(
+                "feature weights out of range: cue_value {}, bigram_weight {}",
+                f.cue_value, f.bigram_weight
+            )));
+        }
+        // The per-message work limits bound memory and time; a model may tighten them, never
+        // lift them past what the message view was hardened for.
+        let l = &self.limits;
+        let hard = ViewLimits::hard_caps();
+        if l.max_text_bytes > hard.max_text_bytes
+            || l.max_parts > hard.max_parts
+            || l.max_depth > hard.max_depth
+            || l.max_urls > hard.max_urls
+            || l.max_emails > hard.max_emails
+            || l.max_parse_bytes > hard.max_parse_bytes
+        {
+            return Err(ModelFileError::Invalid(format!(
+                "message limits {l:?} exceed the hard caps {hard:?}"
             )));
         }
         let want: Vec<&str> = super::Class::ALL.iter().map(|c| c.name()).collect();
@@ -229,7 +275,8 @@ impl ModelFile {
                 self.classes, want
             )));
         }
-        if self.bias.len() != NUM_CLASSES || self.weights.len() != self.buckets.len() * NUM_CLASSES {
+        if self.bias.len() != NUM_CLASSES || self.weights.len() != self.buckets.len() * NUM_CLASSES
+        {
             return Err(ModelFileError::Invalid(format!(
                 "{} buckets but {} weights and {} biases",
                 self.buckets.len(),
@@ -238,30 +285,46 @@ impl ModelFile {
             )));
         }
         let n = 1u64 << self.features.bucket_bits;
-        if !self.buckets.windows(2).all(|w| w[0] < w[1]) || self.buckets.last().is_some_and(|b| u64::from(*b) >= n) {
-            return Err(ModelFileError::Invalid("buckets not ascending or out of range".into()));
+        if !self.buckets.windows(2).all(|w| w[0] < w[1])
+            || self.buckets.last().is_some_and(|b| u64::from(*b) >= n)
+        {
+            return Err(ModelFileError::Invalid(
+                "buckets not ascending or out of range".into(),
+            ));
         }
         if !self.weights.iter().chain(&self.bias).all(|w| w.is_finite()) {
             return Err(ModelFileError::Invalid("non-finite weight".into()));
         }
         let t = &self.thresholds;
-        if !(t.is_valid() && t.tag.is_finite() && t.hold.is_finite() && t.reject.is_finite()) {
-            return Err(ModelFileError::Invalid(format!("thresholds out of order: {t:?}")));
+        if !t.is_valid() {
+            return Err(ModelFileError::Invalid(format!(
+                "thresholds out of order: {t:?}"
+            )));
         }
         Ok(())
     }
 
-    /// Builds the fast form. The file must have passed [`ModelFile::check`].
+    /// Checks the file, then builds the fast form.
     pub fn compile(&self) -> Result<CompiledModel, ModelFileError> {
+        self.check()?;
         let mut bias = [0.0; NUM_CLASSES];
         bias.copy_from_slice(&self.bias);
-        let rows = self.buckets.iter().zip(self.weights.chunks_exact(NUM_CLASSES)).map(|(b, w)| {
-            let mut row = [0.0; NUM_CLASSES];
-            row.copy_from_slice(w);
-            (*b, row)
-        });
-        CompiledModel::from_sparse(1usize << self.features.bucket_bits, rows, bias, self.thresholds)
-            .ok_or_else(|| ModelFileError::Invalid("bucket out of range".into()))
+        let rows = self
+            .buckets
+            .iter()
+            .zip(self.weights.chunks_exact(NUM_CLASSES))
+            .map(|(b, w)| {
+                let mut row = [0.0; NUM_CLASSES];
+                row.copy_from_slice(w);
+                (*b, row)
+            });
+        CompiledModel::from_sparse(
+            1usize << self.features.bucket_bits,
+            rows,
+            bias,
+            self.thresholds,
+        )
+        .ok_or_else(|| ModelFileError::Invalid("bucket out of range".into()))
     }
 
     /// The file form of a compiled model.
@@ -283,7 +346,10 @@ impl ModelFile {
             tokenizer,
             features,
             limits,
-            classes: super::Class::ALL.iter().map(|c| c.name().to_string()).collect(),
+            classes: super::Class::ALL
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect(),
             bias: model.bias().to_vec(),
             buckets,
             weights,
@@ -310,14 +376,28 @@ mod tests {
             tokenizer: TokenizerConfig::default(),
             features,
             limits: ViewLimits::default(),
-            classes: vec!["ham".into(), "spam".into(), "phishing".into(), "fraud".into()],
+            classes: vec![
+                "ham".into(),
+                "spam".into(),
+                "phishing".into(),
+                "fraud".into(),
+            ],
             bias: vec![0.5, -0.1, -0.2, -0.3],
             buckets: vec![1, 7, 1023],
             weights: (0..12).map(|i| i as f32 / 4.0).collect(),
             thresholds: Thresholds {
-                tag: 0.0,
-                hold: 1.0,
-                reject: 2.0,
+                tag: Level {
+                    suspicion: 0.0,
+                    fraud: 1.0,
+                },
+                hold: Level {
+                    suspicion: 1.0,
+                    fraud: 2.0,
+                },
+                reject: Level {
+                    suspicion: 2.0,
+                    fraud: 3.0,
+                },
             },
         }
     }
@@ -347,9 +427,18 @@ mod tests {
 
     #[test]
     fn empty_and_foreign_files() {
-        assert!(matches!(ModelFile::from_bytes(b""), Err(ModelFileError::Foreign)));
-        assert!(matches!(ModelFile::from_bytes(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"), Err(ModelFileError::Foreign)));
-        assert!(matches!(ModelFile::from_bytes(b"{\"json\": true}"), Err(ModelFileError::Foreign)));
+        assert!(matches!(
+            ModelFile::from_bytes(b""),
+            Err(ModelFileError::Foreign)
+        ));
+        assert!(matches!(
+            ModelFile::from_bytes(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"),
+            Err(ModelFileError::Foreign)
+        ));
+        assert!(matches!(
+            ModelFile::from_bytes(b"{\"json\": true}"),
+            Err(ModelFileError::Foreign)
+        ));
     }
 
     #[test]
@@ -371,7 +460,10 @@ mod tests {
         bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
         assert!(matches!(
             ModelFile::from_bytes(&bytes),
-            Err(ModelFileError::UnsupportedVersion { found: 2, supported: 1 })
+            Err(ModelFileError::UnsupportedVersion {
+                found: 2,
+                supported: 1
+            })
         ));
     }
 
@@ -379,7 +471,10 @@ mod tests {
     fn huge_length_is_refused_without_allocating() {
         let mut bytes = sample().to_bytes().expect("serialises");
         bytes[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Invalid(_))));
+        assert!(matches!(
+            ModelFile::from_bytes(&bytes),
+            Err(ModelFileError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -388,9 +483,38 @@ mod tests {
         m.tokenizer.version += 1;
         let bytes = m.to_bytes().expect("serialises");
         match ModelFile::from_bytes(&bytes) {
-            Err(ModelFileError::Mismatch(why)) => assert!(why.contains("tokenizer version"), "{why}"),
+            Err(ModelFileError::Mismatch(why)) => {
+                assert!(why.contains("tokenizer version"), "{why}")
+            }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn limits_and_table_size_cannot_be_lifted_by_a_model() {
+        let mut m = sample();
+        m.limits.max_parse_bytes = usize::MAX;
+        let bytes = m.to_bytes().expect("serialises");
+        assert!(
+            matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Invalid(why)) if why.contains("hard caps"))
+        );
+        let mut m = sample();
+        m.features.bucket_bits = 28;
+        let bytes = m.to_bytes().expect("serialises");
+        assert!(
+            matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Invalid(why)) if why.contains("bucket_bits"))
+        );
+        let mut m = sample();
+        m.features.cue_value = f32::NAN;
+        let bytes = m.to_bytes().expect("serialises");
+        assert!(matches!(
+            ModelFile::from_bytes(&bytes),
+            Err(ModelFileError::Invalid(_))
+        ));
+        // compile() checks too
+        let mut m = sample();
+        m.bias.pop();
+        assert!(m.compile().is_err());
     }
 
     #[test]
@@ -398,14 +522,23 @@ mod tests {
         let mut m = sample();
         m.weights.pop();
         let bytes = m.to_bytes().expect("serialises");
-        assert!(matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Invalid(_))));
+        assert!(matches!(
+            ModelFile::from_bytes(&bytes),
+            Err(ModelFileError::Invalid(_))
+        ));
         let mut m = sample();
         m.classes.swap(0, 1);
         let bytes = m.to_bytes().expect("serialises");
-        assert!(matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Mismatch(_))));
+        assert!(matches!(
+            ModelFile::from_bytes(&bytes),
+            Err(ModelFileError::Mismatch(_))
+        ));
         let mut m = sample();
         m.weights[3] = f32::NAN;
         let bytes = m.to_bytes().expect("serialises");
-        assert!(matches!(ModelFile::from_bytes(&bytes), Err(ModelFileError::Invalid(_))));
+        assert!(matches!(
+            ModelFile::from_bytes(&bytes),
+            Err(ModelFileError::Invalid(_))
+        ));
     }
 }

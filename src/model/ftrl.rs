@@ -114,7 +114,11 @@ pub fn train_ftrl(examples: &[Example], buckets: usize, params: &FtrlParams) -> 
             for v in &mut p {
                 *v /= sum;
             }
-            let weight = if e.class.index() == 0 { params.ham_weight } else { 1.0 };
+            let weight = if e.class.index() == 0 {
+                params.ham_weight
+            } else {
+                1.0
+            };
             for ((i, x), w) in coords.zip(&w_cache) {
                 for c in 0..NUM_CLASSES {
                     let y = if c == e.class.index() { 1.0 } else { 0.0 };
@@ -161,7 +165,12 @@ mod tests {
         let mut data = Vec::new();
         for i in 0..30u32 {
             let noise = 10 + i % 4;
-            for (class, b) in [(Class::Ham, 1), (Class::Spam, 2), (Class::Phishing, 3), (Class::Fraud, 4)] {
+            for (class, b) in [
+                (Class::Ham, 1),
+                (Class::Spam, 2),
+                (Class::Phishing, 3),
+                (Class::Fraud, 4),
+            ] {
                 data.push(Example {
                     class,
                     vector: FeatureVector {
@@ -172,7 +181,12 @@ mod tests {
         }
         let params = FtrlParams::default();
         let m = train_ftrl(&data, 16, &params);
-        for (b, class) in [(1, Class::Ham), (2, Class::Spam), (3, Class::Phishing), (4, Class::Fraud)] {
+        for (b, class) in [
+            (1, Class::Ham),
+            (2, Class::Spam),
+            (3, Class::Phishing),
+            (4, Class::Fraud),
+        ] {
             let v = FeatureVector {
                 entries: vec![(b, 1.0)],
             };

@@ -77,7 +77,11 @@ impl Scores {
 
     /// Class probabilities (softmax), summing to 1.
     pub fn probabilities(&self) -> [f32; NUM_CLASSES] {
-        let max = self.logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let max = self
+            .logits
+            .iter()
+            .cloned()
+            .fold(f32::NEG_INFINITY, f32::max);
         let mut p = self.logits.map(|l| (l - max).exp());
         let sum: f32 = p.iter().sum();
         for x in &mut p {
@@ -161,7 +165,10 @@ impl CompiledModel {
 
     /// The weights of one bucket.
     pub fn weights(&self, bucket: u32) -> [f32; NUM_CLASSES] {
-        self.table.get(bucket as usize).copied().unwrap_or([0.0; NUM_CLASSES])
+        self.table
+            .get(bucket as usize)
+            .copied()
+            .unwrap_or([0.0; NUM_CLASSES])
     }
 
     /// Per-class bias.
@@ -207,9 +214,18 @@ mod tests {
     use super::*;
 
     const T: Thresholds = Thresholds {
-        tag: 0.0,
-        hold: 1.0,
-        reject: 2.0,
+        tag: crate::policy::Level {
+            suspicion: 0.0,
+            fraud: 0.0,
+        },
+        hold: crate::policy::Level {
+            suspicion: 1.0,
+            fraud: 1.0,
+        },
+        reject: crate::policy::Level {
+            suspicion: 2.0,
+            fraud: 2.0,
+        },
     };
 
     #[test]
@@ -228,13 +244,22 @@ mod tests {
         // three equally likely non-ham classes against one ham: odds 3:1
         assert!((s.suspicion() - 3f32.ln()).abs() < 1e-6);
         let far = Scores::from_logits([-60.0, -200.0, -200.0, 60.0]);
-        assert!((far.suspicion() - 120.0).abs() < 1e-3, "{}", far.suspicion());
+        assert!(
+            (far.suspicion() - 120.0).abs() < 1e-3,
+            "{}",
+            far.suspicion()
+        );
     }
 
     #[test]
     fn dot_product() {
-        let m = CompiledModel::from_sparse(8, [(3, [1.0, 2.0, 3.0, 4.0]), (5, [0.5, 0.0, 0.0, -1.0])], [0.1, 0.0, 0.0, 0.0], T)
-            .expect("buckets in range");
+        let m = CompiledModel::from_sparse(
+            8,
+            [(3, [1.0, 2.0, 3.0, 4.0]), (5, [0.5, 0.0, 0.0, -1.0])],
+            [0.1, 0.0, 0.0, 0.0],
+            T,
+        )
+        .expect("buckets in range");
         let fv = FeatureVector {
             entries: vec![(3, 2.0), (5, 1.0), (7, 9.0)],
         };

@@ -58,7 +58,11 @@ impl EvalReport {
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let counts: Vec<String> = self.messages.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        let counts: Vec<String> = self
+            .messages
+            .iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
         let _ = writeln!(s, "messages: {}", counts.join(", "));
         let _ = writeln!(
             s,
@@ -133,31 +137,51 @@ pub fn roc_curves(scored: &[(Class, Scores)]) -> Vec<(String, Vec<RocPoint>)> {
 pub fn evaluate(scored: &[(Class, Scores)], thresholds: &Thresholds) -> EvalReport {
     let by = suspicion_by_class(scored);
     let ham = &by[0];
-    let share = |xs: &[f32]| {
-        if xs.is_empty() {
+    // Share of a set of classes that the stored thresholds hold or reject.
+    let share = |classes: &[Class]| {
+        let of: Vec<&Scores> = scored
+            .iter()
+            .filter(|(c, _)| classes.contains(c))
+            .map(|(_, s)| s)
+            .collect();
+        if of.is_empty() {
             0.0
         } else {
-            xs.iter().filter(|s| **s >= thresholds.hold).count() as f64 / xs.len() as f64
+            of.iter()
+                .filter(|s| thresholds.verdict(s) >= Verdict::Hold)
+                .count() as f64
+                / of.len() as f64
         }
     };
     // `ranked_*` order messages for the ROC figures; `held_*` are suspicions for the verdict.
-    let binary_report = |name: String, ranked_pos: &[f32], ranked_ham: &[f32], held_pos: &[f32]| BinaryReport {
-        name,
-        positives: ranked_pos.len(),
-        negatives: ranked_ham.len(),
-        auc: roc_auc(ranked_pos, ranked_ham),
-        tpr_at_fpr_0_1pct: tpr_at_fpr(ranked_pos, ranked_ham, 0.001).0,
-        tpr_at_fpr_1pct: tpr_at_fpr(ranked_pos, ranked_ham, 0.01).0,
-        held_at_stored_threshold: share(held_pos),
-        ham_held_at_stored_threshold: share(ham),
-    };
+    let binary_report =
+        |name: String, ranked_pos: &[f32], ranked_ham: &[f32], held: &[Class]| BinaryReport {
+            name,
+            positives: ranked_pos.len(),
+            negatives: ranked_ham.len(),
+            auc: roc_auc(ranked_pos, ranked_ham),
+            tpr_at_fpr_0_1pct: tpr_at_fpr(ranked_pos, ranked_ham, 0.001).0,
+            tpr_at_fpr_1pct: tpr_at_fpr(ranked_pos, ranked_ham, 0.01).0,
+            held_at_stored_threshold: share(held),
+            ham_held_at_stored_threshold: share(&[Class::Ham]),
+        };
     let mut binary = Vec::new();
     for class in [Class::Fraud, Class::Phishing, Class::Spam] {
         let (pos, class_ham) = class_vs_ham(scored, class);
-        binary.push(binary_report(format!("{class} vs ham"), &pos, &class_ham, &by[class.index()]));
+        binary.push(binary_report(
+            format!("{class} vs ham"),
+            &pos,
+            &class_ham,
+            &[class],
+        ));
     }
     let any: Vec<f32> = by[1..].iter().flatten().copied().collect();
-    binary.push(binary_report("any non-ham vs ham".into(), &any, ham, &any));
+    binary.push(binary_report(
+        "any non-ham vs ham".into(),
+        &any,
+        ham,
+        &[Class::Spam, Class::Phishing, Class::Fraud],
+    ));
 
     let class_names: Vec<String> = Class::ALL.iter().map(|c| c.name().to_string()).collect();
     let verdict_names: Vec<String> = [Verdict::Pass, Verdict::Tag, Verdict::Hold, Verdict::Reject]
@@ -167,7 +191,7 @@ pub fn evaluate(scored: &[(Class, Scores)], thresholds: &Thresholds) -> EvalRepo
     let mut verdicts = Confusion::with_labels(class_names.clone(), verdict_names);
     let mut classes = Confusion::new(class_names);
     for (class, scores) in scored {
-        let v = thresholds.verdict(scores.suspicion());
+        let v = thresholds.verdict(scores);
         verdicts.add(class.index(), v as usize);
         classes.add(class.index(), scores.class().index());
     }
@@ -198,10 +222,11 @@ mod tests {
             scored.push((Class::Ham, s(5.0, -(i as f32) / 10.0)));
             scored.push((Class::Fraud, s(-5.0, 3.0 + i as f32 / 10.0)));
         }
+        let level = |suspicion, fraud| crate::policy::Level { suspicion, fraud };
         let t = Thresholds {
-            tag: 0.0,
-            hold: 1.0,
-            reject: 20.0,
+            tag: level(0.0, 30.0),
+            hold: level(1.0, 30.0),
+            reject: level(20.0, 30.0),
         };
         let r = evaluate(&scored, &t);
         let f = r.get("fraud vs ham").expect("present");

@@ -27,10 +27,11 @@ pub struct Args {
     plot: Option<PathBuf>,
 }
 
+/// Runs `sendguard eval`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let classifier = crate::load_model(args.model.as_deref())?;
-    let (messages, skipped) =
-        read_labelled(&args.data, &ReadLimits::default()).with_context(|| format!("reading {}", args.data.display()))?;
+    let (messages, skipped) = read_labelled(&args.data, &ReadLimits::default())
+        .with_context(|| format!("reading {}", args.data.display()))?;
     let limits = classifier.model_file().limits.clone();
     let scored: Vec<Option<(Class, Scores)>> = messages
         .par_iter()
@@ -54,7 +55,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", report.to_text());
     }
     if let Some(path) = &args.plot {
-        plot_roc_svg(path, &format!("sendguard on {}", args.data.display()), &roc_curves(&scored))?;
+        plot_roc_svg(
+            path,
+            &format!("sendguard on {}", args.data.display()),
+            &roc_curves(&scored),
+        )?;
     }
     Ok(())
 }

@@ -54,10 +54,13 @@ fn main() -> ExitCode {
 fn load_model(path: Option<&std::path::Path>) -> anyhow::Result<sendguard::Classifier> {
     use anyhow::Context;
     match path {
-        Some(p) => sendguard::Classifier::load(p).with_context(|| format!("loading model {}", p.display())),
+        Some(p) => {
+            sendguard::Classifier::load(p).with_context(|| format!("loading model {}", p.display()))
+        }
         None => {
             let p = sendguard::default_model_path()?;
-            sendguard::Classifier::load(&p).with_context(|| format!("loading default model {}", p.display()))
+            sendguard::Classifier::load(&p)
+                .with_context(|| format!("loading default model {}", p.display()))
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct Args {
     inputs: Vec<String>,
 }
 
+/// Runs `sendguard score`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let classifier = crate::load_model(args.model.as_deref())?;
     let limits = ReadLimits::default();
@@ -88,9 +89,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn report_error(out: &mut impl Write, json: bool, input: &str, index: usize, error: &str) -> std::io::Result<()> {
+fn report_error(
+    out: &mut impl Write,
+    json: bool,
+    input: &str,
+    index: usize,
+    error: &str,
+) -> std::io::Result<()> {
     if json {
-        let v = serde_json::json!({"input": input, "index": index, "message_id": null, "error": error});
+        let v =
+            serde_json::json!({"input": input, "index": index, "message_id": null, "error": error});
         writeln!(out, "{v}")
     } else {
         out.flush()?;
@@ -119,7 +127,13 @@ pub fn json_line(input: &str, index: usize, v: &Verdicted) -> serde_json::Value 
     })
 }
 
-fn write_readable(out: &mut impl Write, input: &str, index: usize, v: &Verdicted, explain: bool) -> std::io::Result<()> {
+fn write_readable(
+    out: &mut impl Write,
+    input: &str,
+    index: usize,
+    v: &Verdicted,
+    explain: bool,
+) -> std::io::Result<()> {
     let p = v.scores.probabilities();
     let shown = if v.decision.verdict == Verdict::Pass {
         v.decision.class

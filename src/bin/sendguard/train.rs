@@ -32,6 +32,7 @@ pub struct Args {
     lr_alpha: f32,
 }
 
+/// Runs `sendguard train`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let params = TrainParams {
         lr_iterations: args.lr_iterations,
@@ -44,15 +45,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut messages = Vec::new();
     let mut sources = Vec::new();
     for dir in &args.data {
-        let (m, skipped) = read_labelled(dir, &limits).with_context(|| format!("reading {}", dir.display()))?;
-        eprintln!("{}: {} messages ({skipped} skipped)", dir.display(), m.len());
+        let (m, skipped) =
+            read_labelled(dir, &limits).with_context(|| format!("reading {}", dir.display()))?;
+        eprintln!(
+            "{}: {} messages ({skipped} skipped)",
+            dir.display(),
+            m.len()
+        );
         sources.push(serde_json::json!({"path": dir.display().to_string(), "messages": m.len(), "skipped": skipped}));
         messages.extend(m);
     }
     let dev = match &args.dev {
         Some(dir) => {
-            let (m, skipped) = read_labelled(dir, &limits).with_context(|| format!("reading {}", dir.display()))?;
-            eprintln!("{} (dev): {} messages ({skipped} skipped)", dir.display(), m.len());
+            let (m, skipped) = read_labelled(dir, &limits)
+                .with_context(|| format!("reading {}", dir.display()))?;
+            eprintln!(
+                "{} (dev): {} messages ({skipped} skipped)",
+                dir.display(),
+                m.len()
+            );
             Some(m)
         }
         None => None,
@@ -60,8 +71,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut trained = train(messages, dev, &params, &mut |line| eprintln!("{line}"))?;
     trained.file.info.notes = format!(
         "trained on {}; dev: {}",
-        args.data.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
-        args.dev.as_ref().map_or("every fifth training message".to_string(), |d| d.display().to_string())
+        args.data
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        args.dev
+            .as_ref()
+            .map_or("every fifth training message".to_string(), |d| d
+                .display()
+                .to_string())
     );
     trained.file.write(&args.out)?;
     let bytes = std::fs::metadata(&args.out)?.len();
@@ -70,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "format_version": sendguard::model::file::FORMAT_VERSION,
         "bytes": bytes,
         "created": trained.file.info.created,
+        "command": std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" "),
         "trainer": trained.file.info.trainer,
         "training_data": sources,
         "training_messages_per_class": sendguard::Class::ALL.iter().map(|c| (c.name(), trained.train_counts[c.index()])).collect::<std::collections::BTreeMap<_, _>>(),
@@ -85,6 +105,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let card_path = args.out.with_extension("card.json");
     std::fs::write(&card_path, serde_json::to_string_pretty(&card)? + "\n")?;
     eprintln!("{}", trained.dev_report.to_text());
-    eprintln!("wrote {} ({bytes} bytes) and {}", args.out.display(), card_path.display());
+    eprintln!(
+        "wrote {} ({bytes} bytes) and {}",
+        args.out.display(),
+        card_path.display()
+    );
     Ok(())
 }

@@ -1,0 +1,83 @@
+//! The shipped model on a held-out set of hand-written messages (tests/fixtures/heldout/) that
+//! no training step ever reads: Japanese business mail and scams, modern legitimate mail about
+//! money, and obfuscated advance-fee letters. It guards against a model that only learned the
+//! public corpus. The bars are what the shipped model measured when this test was written; a
+//! retrained model must not fall below them.
+
+use std::path::Path;
+
+use sendguard::{Classifier, Verdict};
+
+fn verdicts(class: &str) -> Vec<(String, Verdict)> {
+    let c = Classifier::load_default().expect("the shipped model loads");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/heldout")
+        .join(class);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("held-out folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no messages in {}", dir.display());
+    files
+        .into_iter()
+        .map(|p| {
+            let raw = std::fs::read(&p).expect("readable");
+            let v = c
+                .score(&raw)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (
+                p.file_name().expect("name").to_string_lossy().into_owned(),
+                v.decision.verdict,
+            )
+        })
+        .collect()
+}
+
+fn held(v: &[(String, Verdict)]) -> Vec<&str> {
+    v.iter()
+        .filter(|(_, v)| *v >= Verdict::Hold)
+        .map(|(n, _)| n.as_str())
+        .collect()
+}
+
+#[test]
+fn held_out_ham_is_rarely_held() {
+    let v = verdicts("ham");
+    let held = held(&v);
+    assert!(held.len() <= MAX_HAM_HELD, "held {}: {held:?}", held.len());
+}
+
+#[test]
+fn held_out_fraud_is_held() {
+    let v = verdicts("fraud");
+    let missed: Vec<&str> = v
+        .iter()
+        .filter(|(_, v)| *v < Verdict::Hold)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(missed.len(), MAX_FRAUD_MISSED, "missed: {missed:?}");
+}
+
+#[test]
+fn held_out_phishing_is_flagged() {
+    let v = verdicts("phishing");
+    let passed: Vec<&str> = v
+        .iter()
+        .filter(|(_, v)| *v == Verdict::Pass)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(
+        passed.len() <= MAX_PHISHING_PASSED,
+        "passed {}: {passed:?}",
+        passed.len()
+    );
+}
+
+// Measured with the shipped model (2026-11-28): of 30 ham, 1 held (a solicitor's letter to an
+// heir about a real estate: inheritance, sums, bank transfer — the hardest legitimate case);
+// of 30 fraud, 0 missed; of 10 phishing, 1 passed (a Teams voicemail lure), 8 only tagged.
+const MAX_HAM_HELD: usize = 1;
+const MAX_FRAUD_MISSED: usize = 0;
+const MAX_PHISHING_PASSED: usize = 1;
