@@ -126,6 +126,15 @@ impl Classifier {
     }
 
     /// Scores a raw RFC 5322 message: the fast path (per-thread buffers, no explanation).
+    ///
+    /// ```
+    /// use sendguard::{Classifier, Verdict};
+    ///
+    /// let classifier = Classifier::load_default()?;
+    /// let lunch = b"From: Ann <ann@northwind.example.org>\nSubject: lunch\n\nSee you at noon at the usual place.\n";
+    /// assert_eq!(classifier.score(lunch)?.decision.verdict, Verdict::Pass);
+    /// # Ok::<(), sendguard::Error>(())
+    /// ```
     pub fn score(&self, raw: &[u8]) -> Result<Verdicted, Error> {
         SCRATCH.with(|cell| {
             let mut guard = cell.borrow_mut();
@@ -155,6 +164,18 @@ impl Classifier {
 
     /// Scores and explains: the `top` features that pushed most toward the decision's class
     /// (toward ham when the message is ham).
+    ///
+    /// ```
+    /// use sendguard::{Class, Classifier, Verdict};
+    ///
+    /// let classifier = Classifier::load_default()?;
+    /// let letter = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/data/examples/scam-compensation.eml")).unwrap();
+    /// let v = classifier.explain(&letter, 5)?;
+    /// assert!(v.decision.verdict >= Verdict::Hold);
+    /// assert_eq!(v.decision.flagged_class, Class::Fraud);
+    /// assert!(v.reasons[0].contribution > 0.0);
+    /// # Ok::<(), sendguard::Error>(())
+    /// ```
     pub fn explain(&self, raw: &[u8], top: usize) -> Result<Verdicted, Error> {
         let view = MessageView::parse(raw, &self.limits)?;
         let mut scratch = FeatureScratch::default();
