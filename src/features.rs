@@ -40,6 +40,11 @@ pub struct FeatureConfig {
     pub bigram_weight: f32,
     /// Value of a fired cue, added after L2 normalisation so long mail does not dilute it.
     pub cue_value: f32,
+    /// The vector is divided by max(its L2 norm, this), so a message with little text can keep
+    /// a short vector instead of being blown up to unit length. Default 0 (plain L2): on dev,
+    /// 2 cost 0.002 and 4 cost 0.028 of TPR at ham FPR 0.1 %, and neither kept "Hello, how are
+    /// you?" from being rejected; [`FeatureVector::is_thin`] does that at the verdict instead.
+    pub min_norm: f32,
 }
 
 impl Default for FeatureConfig {
@@ -51,6 +56,7 @@ impl Default for FeatureConfig {
             word_bigrams: true,
             bigram_weight: 0.1,
             cue_value: 0.5,
+            min_norm: 0.0,
         }
     }
 }
@@ -152,6 +158,22 @@ impl std::fmt::Display for FeatureName<'_> {
 pub struct FeatureVector {
     /// The non-zero entries.
     pub entries: Vec<(u32, f32)>,
+    /// Word tokens of the subject and body.
+    pub words: u32,
+    /// Named cues fired plus URL hosts seen: evidence beyond the words.
+    pub signals: u32,
+}
+
+/// Below this many words, a message without any cue or link is too thin to hold or reject.
+pub const THIN_WORDS: u32 = 20;
+
+impl FeatureVector {
+    /// Too little evidence to hold or reject on: few words, no named cue, no link. Short
+    /// everyday mail ("Hello, how are you?") shares its few words with short spam, and the
+    /// model's confidence on five words is not to be trusted with a user's mail.
+    pub fn is_thin(&self) -> bool {
+        self.words < THIN_WORDS && self.signals == 0
+    }
 }
 
 /// Reusable buffers for extraction; one per thread.
@@ -232,11 +254,19 @@ impl FeatureExtractor {
         scratch.buckets.clear();
         let mut keys = std::mem::take(&mut scratch.buckets);
         // Key = bucket << 1 | is-bigram, so one sort groups both kinds of a bucket together.
+        let (mut words, mut links) = (0u32, 0u32);
         let cues = self.walk(view, scratch, &mut |bucket, name| {
             let bigram = matches!(name, Some(FeatureName::Bigram(..)));
             keys.push(u64::from(bucket) << 1 | u64::from(bigram));
+            match name {
+                Some(FeatureName::Token(Namespace::Body | Namespace::Subject, _)) => words += 1,
+                Some(FeatureName::Token(Namespace::UrlHost, _)) => links += 1,
+                _ => {}
+            }
         });
         out.entries.clear();
+        out.words = words;
+        out.signals = links + cues.iter().flatten().count() as u32;
         keys.sort_unstable();
         let mut i = 0;
         while i < keys.len() {
@@ -259,7 +289,13 @@ impl FeatureExtractor {
             i = j;
         }
         out.entries.retain(|e| e.1 != 0.0);
-        let norm = out.entries.iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+        let norm = out
+            .entries
+            .iter()
+            .map(|(_, v)| v * v)
+            .sum::<f32>()
+            .sqrt()
+            .max(self.config.min_norm);
         if norm > 0.0 {
             for (_, v) in &mut out.entries {
                 *v /= norm;
@@ -325,6 +361,9 @@ impl FeatureExtractor {
                 prev_word.clear();
                 self.tokenizer
                     .tokenize(text, tokens, &mut |kind, tok| match kind {
+                        // The corpus's masking placeholder (user@example.net) and other RFC 2606
+                        // names in running text name a data source, not a scam.
+                        TokenKind::Word if tok.contains('.') && is_reserved_domain(tok) => {}
                         TokenKind::Word | TokenKind::CjkBigram => {
                             sink(self.bucket(ns, tok), Some(FeatureName::Token(ns, tok)));
                             if bigrams && !prev_word.is_empty() {
@@ -532,6 +571,8 @@ mod tests {
             !n.iter().any(|x| x.starts_with("e:") || x.starts_with("u:")),
             "{n:?}"
         );
+        assert!(!n.iter().any(|x| x.contains("example.net")), "{n:?}");
+        assert!(n.iter().any(|x| x == "b:write"), "{n:?}");
     }
 
     #[test]

@@ -83,8 +83,17 @@ pub struct Thresholds {
 
 impl Thresholds {
     /// The verdict for these scores. Scores that are not finite (which a valid model never
-    /// produces) hold.
+    /// produces) hold; a thin message (too little evidence) is at most tagged.
     pub fn verdict(&self, scores: &Scores) -> Verdict {
+        let verdict = self.verdict_on_scores(scores);
+        if scores.thin {
+            verdict.min(Verdict::Tag)
+        } else {
+            verdict
+        }
+    }
+
+    fn verdict_on_scores(&self, scores: &Scores) -> Verdict {
         if !scores.logits.iter().all(|l| l.is_finite()) {
             Verdict::Hold
         } else if self.reject.reached(scores) {
@@ -191,6 +200,17 @@ mod tests {
         };
         let s = Scores::from_logits([0.0, -100.0, -100.0, 1.0]);
         assert_eq!(lenient.verdict(&s), Verdict::Hold);
+    }
+
+    #[test]
+    fn thin_messages_are_at_most_tagged() {
+        let mut s = spam(10.0);
+        assert_eq!(T.verdict(&s), Verdict::Reject);
+        s.thin = true;
+        assert_eq!(T.verdict(&s), Verdict::Tag);
+        let mut quiet = spam(-5.0);
+        quiet.thin = true;
+        assert_eq!(T.verdict(&quiet), Verdict::Pass);
     }
 
     #[test]

@@ -175,6 +175,7 @@ mod tests {
                     class,
                     vector: FeatureVector {
                         entries: vec![(b, 0.9), (noise, 0.4)],
+                        ..FeatureVector::default()
                     },
                 });
             }
@@ -189,6 +190,7 @@ mod tests {
         ] {
             let v = FeatureVector {
                 entries: vec![(b, 1.0)],
+                ..FeatureVector::default()
             };
             assert_eq!(m.score(&v).class(), class, "bucket {b}");
         }
@@ -203,6 +205,7 @@ mod tests {
             class: Class::Fraud,
             vector: FeatureVector {
                 entries: vec![(3, 1.0)],
+                ..FeatureVector::default()
             },
         }];
         let params = FtrlParams {

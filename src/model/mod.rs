@@ -67,12 +67,18 @@ impl std::fmt::Display for Class {
 pub struct Scores {
     /// Raw linear scores (log-odds up to a constant), per class.
     pub logits: [f32; NUM_CLASSES],
+    /// The message had too little evidence to hold or reject on (see
+    /// [`FeatureVector::is_thin`]); the policy caps its verdict at tag.
+    pub thin: bool,
 }
 
 impl Scores {
     /// Scores from raw per-class logits.
     pub fn from_logits(logits: [f32; NUM_CLASSES]) -> Self {
-        Scores { logits }
+        Scores {
+            logits,
+            thin: false,
+        }
     }
 
     /// Class probabilities (softmax), summing to 1.
@@ -205,7 +211,10 @@ impl CompiledModel {
                 }
             }
         }
-        Scores { logits: acc }
+        Scores {
+            logits: acc,
+            thin: features.is_thin(),
+        }
     }
 }
 
@@ -262,6 +271,7 @@ mod tests {
         .expect("buckets in range");
         let fv = FeatureVector {
             entries: vec![(3, 2.0), (5, 1.0), (7, 9.0)],
+            ..FeatureVector::default()
         };
         assert_eq!(m.score(&fv).logits, [2.6, 4.0, 6.0, 7.0]);
         assert_eq!(m.sparse_rows().count(), 2);

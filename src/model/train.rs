@@ -230,7 +230,10 @@ impl LinearWeights {
                 }
             }
         }
-        Scores::from_logits(acc)
+        Scores {
+            logits: acc,
+            thin: v.is_thin(),
+        }
     }
 }
 
@@ -734,6 +737,7 @@ mod tests {
             class,
             vector: FeatureVector {
                 entries: entries.to_vec(),
+                ..FeatureVector::default()
             },
         }
     }
@@ -779,6 +783,7 @@ mod tests {
         ] {
             let v = FeatureVector {
                 entries: vec![(bucket, 1.0)],
+                ..FeatureVector::default()
             };
             assert_eq!(nb.score(&v).class(), class, "nb on bucket {bucket}");
             assert_eq!(lr.score(&v).class(), class, "lr on bucket {bucket}");
@@ -795,6 +800,7 @@ mod tests {
         let m = blend(&lr, &nb, 0.5, 16, t).expect("in range");
         let v = FeatureVector {
             entries: vec![(4, 1.0)],
+            ..FeatureVector::default()
         };
         assert_eq!(m.score(&v).class(), Class::Fraud);
     }
