@@ -74,6 +74,16 @@ pub enum CorpusError {
     },
 }
 
+impl CorpusError {
+    /// The index of the message the error is about (0 when it is about a whole input).
+    pub fn index(&self) -> usize {
+        match self {
+            CorpusError::Read { index, .. } | CorpusError::TooLarge { index, .. } => *index,
+            CorpusError::Io { .. } | CorpusError::BadClassName { .. } => 0,
+        }
+    }
+}
+
 /// Read limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadLimits {

@@ -441,6 +441,14 @@ mod tests {
     }
 
     #[test]
+    fn all_lists_cues_in_declaration_order() {
+        // FeatureExtractor indexes its cue buckets by `cue as usize`.
+        for (i, cue) in Cue::ALL.iter().enumerate() {
+            assert_eq!(*cue as usize, i);
+        }
+    }
+
+    #[test]
     fn western_union_in_two_words() {
         let mut s = CueState::default();
         s.western_union_part("western");

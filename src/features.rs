@@ -192,17 +192,23 @@ pub struct FeatureExtractor {
     config: FeatureConfig,
     tokenizer: Tokenizer,
     shift: u32,
+    cue_buckets: [u32; Cue::ALL.len()],
 }
 
 impl FeatureExtractor {
     /// An extractor with this hashing configuration and tokenizer.
     pub fn new(config: FeatureConfig, tokenizer: Tokenizer) -> Self {
         let bits = u32::from(config.bucket_bits.clamp(8, 28));
-        FeatureExtractor {
+        let mut extractor = FeatureExtractor {
             config,
             tokenizer,
             shift: 64 - bits,
+            cue_buckets: [0; Cue::ALL.len()],
+        };
+        for cue in Cue::ALL {
+            extractor.cue_buckets[cue as usize] = extractor.bucket(Namespace::Cue, cue.name());
         }
+        extractor
     }
 
     /// The hashing configuration.
@@ -220,28 +226,28 @@ impl FeatureExtractor {
         1usize << (64 - self.shift)
     }
 
+    fn token_hash(&self, ns: Namespace, text: &str) -> u64 {
+        xxh3_64_with_seed(text.as_bytes(), self.config.seed ^ ns.salt())
+    }
+
     fn bucket(&self, ns: Namespace, text: &str) -> u32 {
-        self.bucket_of_hash(xxh3_64_with_seed(
-            text.as_bytes(),
-            self.config.seed ^ ns.salt(),
-        ))
+        self.bucket_of_hash(self.token_hash(ns, text))
     }
 
     fn bucket_of_hash(&self, h: u64) -> u32 {
         (h >> self.shift) as u32
     }
 
-    fn bigram_bucket(&self, ns: Namespace, a: &str, b: &str) -> u32 {
-        let ha = xxh3_64_with_seed(a.as_bytes(), self.config.seed ^ ns.salt());
-        let hb = xxh3_64_with_seed(b.as_bytes(), self.config.seed ^ ns.salt());
+    /// The bucket of two consecutive words, from their token hashes.
+    fn bigram_bucket(&self, first: u64, second: u64) -> u32 {
         // Order matters ("union western" is not "western union"): rotate one side.
-        let mixed = (ha.rotate_left(23) ^ hb).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mixed = (first.rotate_left(23) ^ second).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         self.bucket_of_hash(mixed ^ (mixed >> 29))
     }
 
     /// The bucket a named cue lands in.
     pub fn cue_bucket(&self, cue: Cue) -> u32 {
-        self.bucket(Namespace::Cue, cue.name())
+        self.cue_buckets[cue as usize]
     }
 
     /// Extracts the feature vector of `view` into `out`, reusing `scratch`.
@@ -359,19 +365,22 @@ impl FeatureExtractor {
              name_words: &mut String,
              sink: &mut dyn FnMut(u32, Option<FeatureName<'_>>)| {
                 prev_word.clear();
+                let mut prev_hash: Option<u64> = None;
                 self.tokenizer
                     .tokenize(text, tokens, &mut |kind, tok| match kind {
                         // The corpus's masking placeholder (user@example.net) and other RFC 2606
                         // names in running text name a data source, not a scam.
                         TokenKind::Word if tok.contains('.') && is_reserved_domain(tok) => {}
                         TokenKind::Word | TokenKind::CjkBigram => {
-                            sink(self.bucket(ns, tok), Some(FeatureName::Token(ns, tok)));
-                            if bigrams && !prev_word.is_empty() {
+                            let hash = self.token_hash(ns, tok);
+                            sink(self.bucket_of_hash(hash), Some(FeatureName::Token(ns, tok)));
+                            if let (true, Some(prev)) = (bigrams, prev_hash) {
                                 sink(
-                                    self.bigram_bucket(ns, prev_word, tok),
+                                    self.bigram_bucket(prev, hash),
                                     Some(FeatureName::Bigram(ns, prev_word, tok)),
                                 );
                             }
+                            prev_hash = Some(hash);
                             prev_word.clear();
                             prev_word.push_str(tok);
                             if ns == Namespace::FromName {
@@ -586,8 +595,14 @@ mod tests {
     fn bigram_order_matters() {
         let e = extractor();
         assert_ne!(
-            e.bigram_bucket(Namespace::Body, "western", "union"),
-            e.bigram_bucket(Namespace::Body, "union", "western")
+            e.bigram_bucket(
+                e.token_hash(Namespace::Body, "western"),
+                e.token_hash(Namespace::Body, "union")
+            ),
+            e.bigram_bucket(
+                e.token_hash(Namespace::Body, "union"),
+                e.token_hash(Namespace::Body, "western")
+            )
         );
     }
 

@@ -108,12 +108,7 @@ pub fn train_ftrl(examples: &[Example], buckets: usize, params: &FtrlParams) -> 
                 }
                 w_cache.push(w);
             }
-            let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-            let mut p = logits.map(|l| (l - max).exp());
-            let sum: f32 = p.iter().sum();
-            for v in &mut p {
-                *v /= sum;
-            }
+            let p = super::Scores::from_logits(logits).probabilities();
             let weight = if e.class.index() == 0 {
                 params.ham_weight
             } else {
@@ -181,7 +176,22 @@ mod tests {
             }
         }
         let params = FtrlParams::default();
+        let t = crate::policy::Thresholds {
+            tag: crate::policy::Level {
+                suspicion: 0.0,
+                fraud: 0.0,
+            },
+            hold: crate::policy::Level {
+                suspicion: 1.0,
+                fraud: 1.0,
+            },
+            reject: crate::policy::Level {
+                suspicion: 2.0,
+                fraud: 2.0,
+            },
+        };
         let m = train_ftrl(&data, 16, &params);
+        let compiled = m.compile(16, t).expect("in range");
         for (b, class) in [
             (1, Class::Ham),
             (2, Class::Spam),
@@ -192,7 +202,7 @@ mod tests {
                 entries: vec![(b, 1.0)],
                 ..FeatureVector::default()
             };
-            assert_eq!(m.score(&v).class(), class, "bucket {b}");
+            assert_eq!(compiled.score(&v).class(), class, "bucket {b}");
         }
         let again = train_ftrl(&data, 16, &params);
         assert_eq!(m.weights, again.weights);

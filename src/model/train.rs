@@ -220,20 +220,17 @@ pub struct LinearWeights {
 }
 
 impl LinearWeights {
-    /// Scores one feature vector with these weights.
-    pub fn score(&self, v: &FeatureVector) -> Scores {
-        let mut acc = self.bias;
-        for &(b, x) in &v.entries {
-            if let Ok(i) = self.buckets.binary_search(&b) {
-                for (c, a) in acc.iter_mut().enumerate() {
-                    *a += x * self.weights[i][c];
-                }
-            }
-        }
-        Scores {
-            logits: acc,
-            thin: v.is_thin(),
-        }
+    /// The dense table the fast path uses; `None` if a bucket is out of range.
+    pub fn compile(&self, buckets: usize, thresholds: Thresholds) -> Option<CompiledModel> {
+        CompiledModel::from_sparse(
+            buckets,
+            self.buckets
+                .iter()
+                .copied()
+                .zip(self.weights.iter().copied()),
+            self.bias,
+            thresholds,
+        )
     }
 }
 
@@ -612,7 +609,7 @@ pub fn train(
             params.nb_alpha,
             nb_sel.len()
         ),
-        blend(&nb, &nb, 0.0, buckets, placeholder).ok_or_else(out_of_range)?,
+        nb.compile(buckets, placeholder).ok_or_else(out_of_range)?,
     ));
 
     if params.lr_iterations > 0 {
@@ -655,7 +652,7 @@ pub fn train(
             "sparse softmax logistic regression, FTRL-Proximal (alpha {}, l1 {}, l2 {}, {} epochs, ham weight {})",
             f.alpha, f.l1, f.l2, f.epochs, f.ham_weight
         ),
-        blend(&ftrl, &ftrl, 0.0, buckets, placeholder).ok_or_else(out_of_range)?,
+        ftrl.compile(buckets, placeholder).ok_or_else(out_of_range)?,
     ));
     drop(examples);
 
@@ -775,6 +772,19 @@ mod tests {
         };
         let nb = train_nb(&data, &selected, &params).expect("nb fits");
         let lr = train_lr(&data, &selected, &params).expect("lr fits");
+        let l = |x| Level {
+            suspicion: x,
+            fraud: x,
+        };
+        let t = Thresholds {
+            tag: l(0.0),
+            hold: l(1.0),
+            reject: l(2.0),
+        };
+        let (nb_table, lr_table) = (
+            nb.compile(16, t).expect("in range"),
+            lr.compile(16, t).expect("in range"),
+        );
         for (bucket, class) in [
             (1, Class::Ham),
             (2, Class::Spam),
@@ -785,18 +795,9 @@ mod tests {
                 entries: vec![(bucket, 1.0)],
                 ..FeatureVector::default()
             };
-            assert_eq!(nb.score(&v).class(), class, "nb on bucket {bucket}");
-            assert_eq!(lr.score(&v).class(), class, "lr on bucket {bucket}");
+            assert_eq!(nb_table.score(&v).class(), class, "nb on bucket {bucket}");
+            assert_eq!(lr_table.score(&v).class(), class, "lr on bucket {bucket}");
         }
-        let l = |x| Level {
-            suspicion: x,
-            fraud: x,
-        };
-        let t = Thresholds {
-            tag: l(0.0),
-            hold: l(1.0),
-            reject: l(2.0),
-        };
         let m = blend(&lr, &nb, 0.5, 16, t).expect("in range");
         let v = FeatureVector {
             entries: vec![(4, 1.0)],

@@ -49,12 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Ok(m) => m,
                 Err(e) => {
                     failed = true;
-                    let index = match &e {
-                        sendguard::corpus::CorpusError::TooLarge { index, .. } => *index,
-                        sendguard::corpus::CorpusError::Read { index, .. } => *index,
-                        _ => 0,
-                    };
-                    report_error(&mut out, args.json, input, index, &e.to_string())?;
+                    report_error(&mut out, args.json, input, e.index(), &e.to_string())?;
                     continue;
                 }
             };
