@@ -50,6 +50,17 @@ fn held_out_ham_is_rarely_held() {
 }
 
 #[test]
+fn no_held_out_ham_is_rejected() {
+    let v = verdicts("ham");
+    let rejected: Vec<&str> = v
+        .iter()
+        .filter(|(_, v)| *v == Verdict::Reject)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert!(rejected.is_empty(), "{rejected:?}");
+}
+
+#[test]
 fn held_out_fraud_is_held() {
     let v = verdicts("fraud");
     let missed: Vec<&str> = v
@@ -75,7 +86,7 @@ fn held_out_phishing_is_flagged() {
     );
 }
 
-// Measured with the shipped model (2026-11-28): of 30 ham, 1 held (a solicitor's letter to an
+// Measured with the shipped model (2026-11-28): of 30 ham, 1 held, none rejected (a letter to an
 // heir about a real estate: inheritance, sums, bank transfer — the hardest legitimate case);
 // of 30 fraud, 0 missed; of 10 phishing, 1 passed (a Teams voicemail lure), 8 only tagged.
 const MAX_HAM_HELD: usize = 1;

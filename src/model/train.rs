@@ -427,6 +427,9 @@ pub fn blend(
     CompiledModel::from_sparse(buckets, rows, bias, thresholds)
 }
 
+/// How far (in log-odds) the fraud reject bound stays above the fraud hold bound.
+pub const REJECT_FRAUD_MARGIN: f32 = 3.0;
+
 /// Thresholds at ham false-positive rates 1 % (tag), 0.1 % (hold) and 0.01 % (reject), from the
 /// scores of dev ham. For each level, the fraud bound takes at most a quarter of the level's
 /// budget of ham on the fraud odds; the suspicion bound then takes what is left, counting only
@@ -463,7 +466,10 @@ pub fn choose_thresholds(ham: &[Scores]) -> Thresholds {
     hold.suspicion = hold.suspicion.max(tag.suspicion);
     hold.fraud = hold.fraud.max(tag.fraud);
     reject.suspicion = reject.suspicion.max(hold.suspicion);
-    reject.fraud = reject.fraud.max(hold.fraud);
+    // Dev ham holds no legitimate letter about estates or transfers, so its fraud odds put the
+    // hold and reject bounds at the same place; reject only well beyond hold instead, so that a
+    // borderline letter is held for a person to look at rather than bounced.
+    reject.fraud = reject.fraud.max(hold.fraud + REJECT_FRAUD_MARGIN);
     Thresholds { tag, hold, reject }
 }
 
@@ -822,6 +828,7 @@ mod tests {
         assert_eq!(count(&t.tag), 100, "1 % of 10,000 may be tagged");
         assert_eq!(count(&t.hold), 10);
         assert_eq!(count(&t.reject), 1);
+        assert!(t.reject.fraud >= t.hold.fraud + REJECT_FRAUD_MARGIN);
         // the fraud bound took its quarter of the hold budget
         assert_eq!(
             ham.iter()
