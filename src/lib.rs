@@ -184,34 +184,41 @@ impl Classifier {
         let scores = self.model.score(&vector);
         let decision = policy::decide(&scores, self.model.thresholds());
         let target = decision.flagged_class.index();
-        // Name each bucket by the first feature that fell into it.
-        let mut names: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
-        self.extractor.for_each_named(&view, |b, n| {
-            names.entry(b).or_insert_with(|| n.to_string());
-        });
-        let mut reasons: Vec<Reason> = vector
+        // Rank the buckets by contribution first, then name only the top ones.
+        let mut ranked: Vec<(u32, f32)> = vector
             .entries
             .iter()
-            .filter_map(|&(b, v)| {
+            .map(|&(b, v)| {
                 let w = self.model.weights(b);
-                let contribution = v * (w[target] - w[0]);
-                let feature = names.get(&b)?.clone();
+                (b, v * (w[target] - w[0]))
+            })
+            .collect();
+        let toward_ham = decision.class == Class::Ham;
+        ranked.sort_by(|a, b| {
+            if toward_ham {
+                a.1.total_cmp(&b.1)
+            } else {
+                b.1.total_cmp(&a.1)
+            }
+        });
+        ranked.truncate(top);
+        // Each bucket is named by the first feature that fell into it.
+        let mut names: Vec<Option<String>> = vec![None; ranked.len()];
+        self.extractor.for_each_named(&view, |b, n| {
+            if let Some(k) = ranked.iter().position(|r| r.0 == b) {
+                names[k].get_or_insert_with(|| n.to_string());
+            }
+        });
+        let reasons: Vec<Reason> = ranked
+            .iter()
+            .zip(names)
+            .filter_map(|(&(_, contribution), name)| {
                 Some(Reason {
-                    feature,
+                    feature: name?,
                     contribution,
                 })
             })
             .collect();
-        let toward_ham = decision.class == Class::Ham;
-        reasons.sort_by(|a, b| {
-            let (x, y) = if toward_ham {
-                (a.contribution, b.contribution)
-            } else {
-                (b.contribution, a.contribution)
-            };
-            x.total_cmp(&y)
-        });
-        reasons.truncate(top);
         Ok(Verdicted {
             scores,
             decision,
