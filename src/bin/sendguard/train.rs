@@ -1,10 +1,10 @@
 //! `sendguard train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sendguard::corpus::ReadLimits;
-use sendguard::model::train::{read_labelled, train, TrainParams};
+use sendguard::model::train::{read_labelled, train, Labelled, TrainParams};
 
 /// Arguments of `train`.
 #[derive(clap::Args)]
@@ -42,9 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..TrainParams::default()
     };
     let limits = ReadLimits::default();
-    let mut messages = Vec::new();
-    let mut sources = Vec::new();
-    for dir in &args.data {
+    let read = |dir: &Path| -> anyhow::Result<(Labelled, usize)> {
         let (m, skipped) =
             read_labelled(dir, &limits).with_context(|| format!("reading {}", dir.display()))?;
         eprintln!(
@@ -52,20 +50,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             dir.display(),
             m.len()
         );
+        Ok((m, skipped))
+    };
+    let mut messages = Vec::new();
+    let mut sources = Vec::new();
+    for dir in &args.data {
+        let (m, skipped) = read(dir)?;
         sources.push(serde_json::json!({"path": dir.display().to_string(), "messages": m.len(), "skipped": skipped}));
         messages.extend(m);
     }
     let dev = match &args.dev {
-        Some(dir) => {
-            let (m, skipped) = read_labelled(dir, &limits)
-                .with_context(|| format!("reading {}", dir.display()))?;
-            eprintln!(
-                "{} (dev): {} messages ({skipped} skipped)",
-                dir.display(),
-                m.len()
-            );
-            Some(m)
-        }
+        Some(dir) => Some(read(dir)?.0),
         None => None,
     };
     let mut trained = train(messages, dev, &params, &mut |line| eprintln!("{line}"))?;
@@ -82,7 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .display()
                 .to_string())
     );
-    trained.file.write(&args.out)?;
+    trained
+        .file
+        .write(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     let bytes = std::fs::metadata(&args.out)?.len();
     let card = serde_json::json!({
         "model": args.out.file_name().map(|n| n.to_string_lossy().to_string()),
