@@ -44,10 +44,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("sendguard: {e:#}");
+            eprintln!("sendguard: {}", describe(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes in one line, each said once (several of the library's errors
+/// already name their cause in their own message).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// Loads the model named on the command line, or the shipped default.
