@@ -415,33 +415,13 @@ impl FeatureExtractor {
             head(&view.subject, MAX_HEADER_TEXT),
             head(&view.from_name, MAX_HEADER_TEXT),
         );
-        text_field(
-            Namespace::Subject,
-            subject,
-            tokens,
-            cues,
-            prev_word,
-            name_words,
-            sink,
-        );
-        text_field(
-            Namespace::FromName,
-            from_name,
-            tokens,
-            cues,
-            prev_word,
-            name_words,
-            sink,
-        );
-        text_field(
-            Namespace::Body,
-            &view.text,
-            tokens,
-            cues,
-            prev_word,
-            name_words,
-            sink,
-        );
+        for (ns, text) in [
+            (Namespace::Subject, subject),
+            (Namespace::FromName, from_name),
+            (Namespace::Body, view.text.as_str()),
+        ] {
+            text_field(ns, text, tokens, cues, prev_word, name_words, sink);
+        }
 
         for url in &view.urls {
             if let Some(host) = url_host(url) {

@@ -140,6 +140,24 @@ pub fn decide(scores: &Scores, thresholds: &Thresholds) -> Decision {
     }
 }
 
+/// Ordered thresholds for unit tests elsewhere in the crate: tag 0, hold 1, reject 2 on both
+/// bounds.
+#[cfg(test)]
+pub(crate) const TEST_THRESHOLDS: Thresholds = Thresholds {
+    tag: Level {
+        suspicion: 0.0,
+        fraud: 0.0,
+    },
+    hold: Level {
+        suspicion: 1.0,
+        fraud: 1.0,
+    },
+    reject: Level {
+        suspicion: 2.0,
+        fraud: 2.0,
+    },
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

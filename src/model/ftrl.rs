@@ -176,20 +176,7 @@ mod tests {
             }
         }
         let params = FtrlParams::default();
-        let t = crate::policy::Thresholds {
-            tag: crate::policy::Level {
-                suspicion: 0.0,
-                fraud: 0.0,
-            },
-            hold: crate::policy::Level {
-                suspicion: 1.0,
-                fraud: 1.0,
-            },
-            reject: crate::policy::Level {
-                suspicion: 2.0,
-                fraud: 2.0,
-            },
-        };
+        let t = crate::policy::TEST_THRESHOLDS;
         let m = train_ftrl(&data, 16, &params);
         let compiled = m.compile(16, t).expect("in range");
         for (b, class) in [

@@ -222,20 +222,7 @@ impl CompiledModel {
 mod tests {
     use super::*;
 
-    const T: Thresholds = Thresholds {
-        tag: crate::policy::Level {
-            suspicion: 0.0,
-            fraud: 0.0,
-        },
-        hold: crate::policy::Level {
-            suspicion: 1.0,
-            fraud: 1.0,
-        },
-        reject: crate::policy::Level {
-            suspicion: 2.0,
-            fraud: 2.0,
-        },
-    };
+    const T: Thresholds = crate::policy::TEST_THRESHOLDS;
 
     #[test]
     fn probabilities_sum_to_one_and_survive_large_logits() {
