@@ -33,11 +33,15 @@ pub enum Cue {
     UrgencyAndSecrecy,
     /// Money transfer services named (Western Union, MoneyGram, ...).
     TransferService,
+    /// A link to a site that is not the sender's own.
+    LinkElsewhere,
+    /// Account words (password, sign in, verify, ...) together with a link elsewhere.
+    CredentialLure,
 }
 
 impl Cue {
     /// Every cue, in a fixed order (the order fixes their feature hashes' names).
-    pub const ALL: [Cue; 11] = [
+    pub const ALL: [Cue; 13] = [
         Cue::LargeSum,
         Cue::VeryLargeSum,
         Cue::StoryLanguage,
@@ -49,6 +53,8 @@ impl Cue {
         Cue::BrandInDisplayName,
         Cue::UrgencyAndSecrecy,
         Cue::TransferService,
+        Cue::LinkElsewhere,
+        Cue::CredentialLure,
     ];
 
     /// Stable name, used as the feature name and in explanations.
@@ -65,6 +71,8 @@ impl Cue {
             Cue::BrandInDisplayName => "brand-in-display-name",
             Cue::UrgencyAndSecrecy => "urgency+secrecy",
             Cue::TransferService => "money-transfer-service",
+            Cue::LinkElsewhere => "link-elsewhere",
+            Cue::CredentialLure => "account-words+link-elsewhere",
         }
     }
 }
@@ -80,6 +88,8 @@ pub enum WordClass {
     Secrecy,
     /// A money transfer service.
     Transfer,
+    /// Account and credential words (password, sign in, verify, ...).
+    Credential,
 }
 
 /// Words of the advance-fee story, normalised as the tokenizer emits them. Japanese entries are
@@ -137,6 +147,45 @@ pub const SECRECY_WORDS: &[&str] = &[
 /// or the spaced-word rejoin of the tokenizer only when written together, so both halves count).
 pub const TRANSFER_WORDS: &[&str] = &["moneygram", "westernunion", "ria", "xoom", "wu"];
 
+/// Account and credential words (Japanese as the tokenizer's bigrams).
+pub const CREDENTIAL_WORDS: &[&str] = &[
+    "password",
+    "passcode",
+    "passwords",
+    "login",
+    "signin",
+    "logon",
+    "credentials",
+    "verify",
+    "verification",
+    "unlock",
+    "suspended",
+    "mailbox",
+    "パス",
+    "ログ",
+    "認証",
+];
+
+/// The registrable part of a host, roughly: the last two labels, or three under a two-letter
+/// country code with a short second level ("example.co.jp").
+pub fn registrable(host: &str) -> &str {
+    let labels: Vec<&str> = host.rsplitn(4, '.').collect();
+    let keep = match labels.as_slice() {
+        [tld, second, _, ..] if tld.len() == 2 && second.len() <= 3 => 3,
+        _ => 2,
+    };
+    let mut dots = 0;
+    for (i, c) in host.char_indices().rev() {
+        if c == '.' {
+            dots += 1;
+            if dots == keep {
+                return &host[i + 1..];
+            }
+        }
+    }
+    host
+}
+
 /// Brands and authorities scammers put in a display name.
 pub const BRANDS: &[&str] = &[
     "paypal",
@@ -182,6 +231,7 @@ pub struct CueState {
     urgency: bool,
     secrecy: bool,
     transfer: bool,
+    credential: bool,
     western: bool,
     union: bool,
     max_sum_magnitude: i32,
@@ -200,6 +250,7 @@ impl CueState {
             WordClass::Urgency => self.urgency = true,
             WordClass::Secrecy => self.secrecy = true,
             WordClass::Transfer => self.transfer = true,
+            WordClass::Credential => self.credential = true,
         }
     }
 
@@ -238,6 +289,7 @@ impl CueState {
         from_name_words: &str,
         reply_to: &[String],
         body_emails: &[String],
+        link_hosts: &[&str],
         mut emit: impl FnMut(Cue),
     ) {
         let from_domain = email_domain(from_address).unwrap_or("");
@@ -305,6 +357,14 @@ impl CueState {
         if self.transfer || (self.western && self.union) {
             emit(Cue::TransferService);
         }
+        let own = registrable(from_domain);
+        let elsewhere = link_hosts.iter().any(|h| !h.is_empty() && !registrable(h).eq_ignore_ascii_case(own));
+        if elsewhere {
+            emit(Cue::LinkElsewhere);
+            if self.credential {
+                emit(Cue::CredentialLure);
+            }
+        }
     }
 }
 
@@ -318,6 +378,9 @@ pub fn classify_word(word: &str) -> Option<WordClass> {
     }
     if SECRECY_WORDS.contains(&word) {
         return Some(WordClass::Secrecy);
+    }
+    if CREDENTIAL_WORDS.contains(&word) {
+        return Some(WordClass::Credential);
     }
     if TRANSFER_WORDS.contains(&word) {
         return Some(WordClass::Transfer);
@@ -339,7 +402,7 @@ mod tests {
         let reply: Vec<String> = reply.iter().map(|s| s.to_string()).collect();
         let emails: Vec<String> = emails.iter().map(|s| s.to_string()).collect();
         let mut out = Vec::new();
-        state.finish(from, name, &reply, &emails, |c| out.push(c.name()));
+        state.finish(from, name, &reply, &emails, &[], |c| out.push(c.name()));
         out
     }
 
@@ -446,6 +509,27 @@ mod tests {
         for (i, cue) in Cue::ALL.iter().enumerate() {
             assert_eq!(*cue as usize, i);
         }
+    }
+
+    #[test]
+    fn registrable_domains() {
+        assert_eq!(registrable("www.mail.example.com"), "example.com");
+        assert_eq!(registrable("shop.kanda-shoji.co.jp"), "kanda-shoji.co.jp");
+        assert_eq!(registrable("example.com"), "example.com");
+        assert_eq!(registrable("localhost"), "localhost");
+    }
+
+    #[test]
+    fn credential_words_with_a_foreign_link() {
+        let mut s = CueState::default();
+        if let Some(c) = classify_word("password") {
+            s.word(c);
+        }
+        let mut out = Vec::new();
+        s.finish("it@acme.de", "", &[], &[], &["login.acme.de"], |c| out.push(c.name()));
+        assert!(out.is_empty(), "own site: {out:?}");
+        s.finish("it@acme.de", "", &[], &[], &["acme-de.login-verify.io"], |c| out.push(c.name()));
+        assert_eq!(out, vec!["link-elsewhere", "account-words+link-elsewhere"]);
     }
 
     #[test]
