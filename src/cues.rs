@@ -358,7 +358,9 @@ impl CueState {
             emit(Cue::TransferService);
         }
         let own = registrable(from_domain);
-        let elsewhere = link_hosts.iter().any(|h| !h.is_empty() && !registrable(h).eq_ignore_ascii_case(own));
+        let elsewhere = link_hosts
+            .iter()
+            .any(|h| !h.is_empty() && !registrable(h).eq_ignore_ascii_case(own));
         if elsewhere {
             emit(Cue::LinkElsewhere);
             if self.credential {
@@ -526,9 +528,18 @@ mod tests {
             s.word(c);
         }
         let mut out = Vec::new();
-        s.finish("it@acme.de", "", &[], &[], &["login.acme.de"], |c| out.push(c.name()));
+        s.finish("it@acme.de", "", &[], &[], &["login.acme.de"], |c| {
+            out.push(c.name())
+        });
         assert!(out.is_empty(), "own site: {out:?}");
-        s.finish("it@acme.de", "", &[], &[], &["acme-de.login-verify.io"], |c| out.push(c.name()));
+        s.finish(
+            "it@acme.de",
+            "",
+            &[],
+            &[],
+            &["acme-de.login-verify.io"],
+            |c| out.push(c.name()),
+        );
         assert_eq!(out, vec!["link-elsewhere", "account-words+link-elsewhere"]);
     }
 

@@ -68,7 +68,11 @@ fn held_out_fraud_is_held() {
         .filter(|(_, v)| *v < Verdict::Hold)
         .map(|(n, _)| n.as_str())
         .collect();
-    assert!(missed.len() <= MAX_FRAUD_MISSED, "missed {}: {missed:?}", missed.len());
+    assert!(
+        missed.len() <= MAX_FRAUD_MISSED,
+        "missed {}: {missed:?}",
+        missed.len()
+    );
 }
 
 #[test]
