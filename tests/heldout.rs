@@ -35,39 +35,30 @@ fn verdicts(class: &str) -> Vec<(String, Verdict)> {
         .collect()
 }
 
-fn held(v: &[(String, Verdict)]) -> Vec<&str> {
-    v.iter()
-        .filter(|(_, v)| *v >= Verdict::Hold)
-        .map(|(n, _)| n.as_str())
+/// The messages of `class` whose verdict satisfies `pick`.
+fn messages_where(class: &str, pick: impl Fn(Verdict) -> bool) -> Vec<String> {
+    verdicts(class)
+        .into_iter()
+        .filter(|(_, v)| pick(*v))
+        .map(|(n, _)| n)
         .collect()
 }
 
 #[test]
 fn held_out_ham_is_rarely_held() {
-    let v = verdicts("ham");
-    let held = held(&v);
+    let held = messages_where("ham", |v| v >= Verdict::Hold);
     assert!(held.len() <= MAX_HAM_HELD, "held {}: {held:?}", held.len());
 }
 
 #[test]
 fn no_held_out_ham_is_rejected() {
-    let v = verdicts("ham");
-    let rejected: Vec<&str> = v
-        .iter()
-        .filter(|(_, v)| *v == Verdict::Reject)
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let rejected = messages_where("ham", |v| v == Verdict::Reject);
     assert!(rejected.is_empty(), "{rejected:?}");
 }
 
 #[test]
 fn held_out_fraud_is_held() {
-    let v = verdicts("fraud");
-    let missed: Vec<&str> = v
-        .iter()
-        .filter(|(_, v)| *v < Verdict::Hold)
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let missed = messages_where("fraud", |v| v < Verdict::Hold);
     assert!(
         missed.len() <= MAX_FRAUD_MISSED,
         "missed {}: {missed:?}",
@@ -77,12 +68,7 @@ fn held_out_fraud_is_held() {
 
 #[test]
 fn held_out_phishing_is_flagged() {
-    let v = verdicts("phishing");
-    let passed: Vec<&str> = v
-        .iter()
-        .filter(|(_, v)| *v == Verdict::Pass)
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let passed = messages_where("phishing", |v| v == Verdict::Pass);
     assert!(
         passed.len() <= MAX_PHISHING_PASSED,
         "passed {}: {passed:?}",
