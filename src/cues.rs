@@ -169,10 +169,12 @@ pub const CREDENTIAL_WORDS: &[&str] = &[
 /// The registrable part of a host, roughly: the last two labels, or three under a two-letter
 /// country code with a short second level ("example.co.jp").
 pub fn registrable(host: &str) -> &str {
-    let labels: Vec<&str> = host.rsplitn(4, '.').collect();
-    let keep = match labels.as_slice() {
-        [tld, second, _, ..] if tld.len() == 2 && second.len() <= 3 => 3,
-        _ => 2,
+    let mut labels = host.rsplit('.');
+    let (tld, second) = (labels.next().unwrap_or(""), labels.next().unwrap_or(""));
+    let keep = if tld.len() == 2 && second.len() <= 3 && labels.next().is_some() {
+        3
+    } else {
+        2
     };
     let mut dots = 0;
     for (i, c) in host.char_indices().rev() {
@@ -232,6 +234,7 @@ pub struct CueState {
     secrecy: bool,
     transfer: bool,
     credential: bool,
+    link_elsewhere: bool,
     western: bool,
     union: bool,
     max_sum_magnitude: i32,
@@ -263,6 +266,14 @@ impl CueState {
         }
     }
 
+    /// Notes the host of a link in the body, for a sender at `from_address`.
+    pub fn link(&mut self, host: &str, from_address: &str) {
+        let own = registrable(email_domain(from_address).unwrap_or(""));
+        if !host.is_empty() && !registrable(host).eq_ignore_ascii_case(own) {
+            self.link_elsewhere = true;
+        }
+    }
+
     /// Notes a money token of the tokenizer ("usd:5").
     pub fn money(&mut self, token: &str) {
         let Some((currency, magnitude)) = token.split_once(':') else {
@@ -289,7 +300,6 @@ impl CueState {
         from_name_words: &str,
         reply_to: &[String],
         body_emails: &[String],
-        link_hosts: &[&str],
         mut emit: impl FnMut(Cue),
     ) {
         let from_domain = email_domain(from_address).unwrap_or("");
@@ -357,11 +367,7 @@ impl CueState {
         if self.transfer || (self.western && self.union) {
             emit(Cue::TransferService);
         }
-        let own = registrable(from_domain);
-        let elsewhere = link_hosts
-            .iter()
-            .any(|h| !h.is_empty() && !registrable(h).eq_ignore_ascii_case(own));
-        if elsewhere {
+        if self.link_elsewhere {
             emit(Cue::LinkElsewhere);
             if self.credential {
                 emit(Cue::CredentialLure);
@@ -404,7 +410,7 @@ mod tests {
         let reply: Vec<String> = reply.iter().map(|s| s.to_string()).collect();
         let emails: Vec<String> = emails.iter().map(|s| s.to_string()).collect();
         let mut out = Vec::new();
-        state.finish(from, name, &reply, &emails, &[], |c| out.push(c.name()));
+        state.finish(from, name, &reply, &emails, |c| out.push(c.name()));
         out
     }
 
@@ -528,18 +534,12 @@ mod tests {
             s.word(c);
         }
         let mut out = Vec::new();
-        s.finish("it@acme.de", "", &[], &[], &["login.acme.de"], |c| {
-            out.push(c.name())
-        });
+        let mut own = s.clone();
+        own.link("login.acme.de", "it@acme.de");
+        own.finish("it@acme.de", "", &[], &[], |c| out.push(c.name()));
         assert!(out.is_empty(), "own site: {out:?}");
-        s.finish(
-            "it@acme.de",
-            "",
-            &[],
-            &[],
-            &["acme-de.login-verify.io"],
-            |c| out.push(c.name()),
-        );
+        s.link("acme-de.login-verify.io", "it@acme.de");
+        s.finish("it@acme.de", "", &[], &[], |c| out.push(c.name()));
         assert_eq!(out, vec!["link-elsewhere", "account-words+link-elsewhere"]);
     }
 

@@ -425,6 +425,7 @@ impl FeatureExtractor {
 
         for url in &view.urls {
             if let Some(host) = url_host(url) {
+                cues.link(&host, &view.from_address);
                 if !is_reserved_domain(&host) {
                     sink(
                         self.bucket(Namespace::UrlHost, &host),
@@ -471,14 +472,11 @@ impl FeatureExtractor {
 
         let mut fired = [None; Cue::ALL.len()];
         let mut n = 0;
-        let hosts: Vec<String> = view.urls.iter().filter_map(|u| url_host(u)).collect();
-        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         cues.finish(
             &view.from_address,
             name_words,
             &view.reply_to,
             &view.emails,
-            &hosts,
             |cue| {
                 if n < fired.len() {
                     fired[n] = Some(cue);
