@@ -136,6 +136,36 @@ impl Classifier {
     /// # Ok::<(), sendguard::Error>(())
     /// ```
     pub fn score(&self, raw: &[u8]) -> Result<Verdicted, Error> {
+        self.score_with(raw, |view, scores, decision| Verdicted {
+            scores,
+            decision,
+            message_id: view.message_id.clone(),
+            reasons: Vec::new(),
+        })
+    }
+
+    /// The fast path, handing the parsed view, the scores and the decision to `f` (so a caller
+    /// can read the sender or the subject without parsing twice or copying the view).
+    ///
+    /// The view lives in a per-thread buffer: `f` must not call back into this classifier's
+    /// scoring methods (that would panic on the buffer's borrow).
+    ///
+    /// ```
+    /// use sendguard::{Classifier, Verdict};
+    ///
+    /// let classifier = Classifier::load_default()?;
+    /// let lunch = b"From: Ann <ann@northwind.example.org>\nSubject: lunch\n\nSee you at noon at the usual place.\n";
+    /// let (sender, verdict) = classifier.score_with(lunch, |view, _scores, decision| {
+    ///     (view.from_address.clone(), decision.verdict)
+    /// })?;
+    /// assert_eq!((sender.as_str(), verdict), ("ann@northwind.example.org", Verdict::Pass));
+    /// # Ok::<(), sendguard::Error>(())
+    /// ```
+    pub fn score_with<R>(
+        &self,
+        raw: &[u8],
+        f: impl FnOnce(&MessageView, Scores, Decision) -> R,
+    ) -> Result<R, Error> {
         SCRATCH.with(|cell| {
             let mut guard = cell.borrow_mut();
             let s = &mut *guard;
@@ -143,12 +173,8 @@ impl Classifier {
             self.extractor
                 .extract(&s.view, &mut s.features, &mut s.vector);
             let scores = self.model.score(&s.vector);
-            Ok(Verdicted {
-                scores,
-                decision: policy::decide(&scores, self.model.thresholds()),
-                message_id: s.view.message_id.clone(),
-                reasons: Vec::new(),
-            })
+            let decision = policy::decide(&scores, self.model.thresholds());
+            Ok(f(&s.view, scores, decision))
         })
     }
 
