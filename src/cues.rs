@@ -376,6 +376,65 @@ impl CueState {
     }
 }
 
+/// The cue words, looked up by a hash the caller already has (the feature extractor hashes
+/// every token once): an open-addressed table, so the hot path does one or two probes per word
+/// instead of comparing it with every cue word. A hit is confirmed by comparing the words, so
+/// the result is exactly [`classify_word`]'s.
+#[derive(Clone, Debug)]
+pub struct WordClassTable {
+    /// `(hash, word, class)`; an empty slot has an empty word.
+    slots: Box<[(u64, &'static str, Option<WordClass>)]>,
+    mask: usize,
+}
+
+impl WordClassTable {
+    /// The table of every cue word, hashed with `hash` (which must be the function the caller
+    /// will hash its tokens with).
+    pub fn new(hash: impl Fn(&str) -> u64) -> Self {
+        let words = STORY_WORDS
+            .iter()
+            .chain(URGENCY_WORDS)
+            .chain(SECRECY_WORDS)
+            .chain(CREDENTIAL_WORDS)
+            .chain(TRANSFER_WORDS);
+        let count = words.clone().count();
+        // At most a quarter full: probes stay short.
+        let size = (count * 4).next_power_of_two();
+        let mut slots = vec![(0u64, "", None); size].into_boxed_slice();
+        let mask = size - 1;
+        for &word in words {
+            let h = hash(word);
+            let mut i = h as usize & mask;
+            while !slots[i].1.is_empty() {
+                if slots[i].1 == word {
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+            if slots[i].1.is_empty() {
+                slots[i] = (h, word, classify_word(word));
+            }
+        }
+        WordClassTable { slots, mask }
+    }
+
+    /// The class of `word`, whose hash is `h`.
+    #[inline]
+    pub fn get(&self, h: u64, word: &str) -> Option<WordClass> {
+        let mut i = h as usize & self.mask;
+        loop {
+            let (sh, sw, class) = &self.slots[i];
+            if sw.is_empty() {
+                return None;
+            }
+            if *sh == h && *sw == word {
+                return *class;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
 /// The class of a word for the cue detector, if it has one.
 pub fn classify_word(word: &str) -> Option<WordClass> {
     if let Some(i) = STORY_WORDS.iter().position(|w| *w == word) {
@@ -399,6 +458,34 @@ pub fn classify_word(word: &str) -> Option<WordClass> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_table_agrees_with_classify_word() {
+        let hash = |w: &str| xxhash_rust::xxh3::xxh3_64(w.as_bytes());
+        let table = WordClassTable::new(hash);
+        let lists = [
+            STORY_WORDS,
+            URGENCY_WORDS,
+            SECRECY_WORDS,
+            CREDENTIAL_WORDS,
+            TRANSFER_WORDS,
+        ];
+        for word in lists.iter().flat_map(|l| l.iter()) {
+            assert_eq!(table.get(hash(word), word), classify_word(word), "{word}");
+            assert!(table.get(hash(word), word).is_some(), "{word}");
+        }
+        for word in ["the", "westerns", "", "beneficiaries", "至", "union"] {
+            assert_eq!(table.get(hash(word), word), None, "{word}");
+        }
+        // A colliding hash with another word is not a hit.
+        assert_eq!(table.get(hash("urgent"), "urgenT"), None);
+        // Even a table built with a degenerate hash (everything in one chain) is exact.
+        let flat = WordClassTable::new(|_| 7);
+        for word in lists.iter().flat_map(|l| l.iter()) {
+            assert_eq!(flat.get(7, word), classify_word(word), "{word}");
+        }
+        assert_eq!(flat.get(7, "nothing"), None);
+    }
 
     fn fired(
         state: &CueState,

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::cues::{classify_word, Cue, CueState};
+use crate::cues::{Cue, CueState, WordClassTable};
 use crate::message::MessageView;
 use crate::tokenize::typed::{email_domain, is_freemail, is_reserved_domain, url_host};
 use crate::tokenize::{Scratch as TokenScratch, TokenKind, Tokenizer};
@@ -193,17 +193,24 @@ pub struct FeatureExtractor {
     tokenizer: Tokenizer,
     shift: u32,
     cue_buckets: [u32; Cue::ALL.len()],
+    /// Cue words by their subject and body token hashes.
+    cue_words: [WordClassTable; 2],
 }
 
 impl FeatureExtractor {
     /// An extractor with this hashing configuration and tokenizer.
     pub fn new(config: FeatureConfig, tokenizer: Tokenizer) -> Self {
         let bits = u32::from(config.bucket_bits.clamp(8, 28));
+        let seed = config.seed;
+        let table = |ns: Namespace| {
+            WordClassTable::new(|w| xxh3_64_with_seed(w.as_bytes(), seed ^ ns.salt()))
+        };
         let mut extractor = FeatureExtractor {
             config,
             tokenizer,
             shift: 64 - bits,
             cue_buckets: [0; Cue::ALL.len()],
+            cue_words: [table(Namespace::Subject), table(Namespace::Body)],
         };
         for cue in Cue::ALL {
             extractor.cue_buckets[cue as usize] = extractor.bucket(Namespace::Cue, cue.name());
@@ -387,7 +394,8 @@ impl FeatureExtractor {
                                 name_words.push_str(tok);
                                 name_words.push(' ');
                             } else {
-                                if let Some(class) = classify_word(tok) {
+                                let table = &self.cue_words[usize::from(ns == Namespace::Body)];
+                                if let Some(class) = table.get(hash, tok) {
                                     cues.word(class);
                                 }
                                 cues.western_union_part(tok);

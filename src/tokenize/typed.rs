@@ -2,6 +2,8 @@
 //! money reader), and the URL / address helpers the feature extractor applies to what the
 //! message view found.
 
+use std::borrow::Cow;
+
 use super::{Sink, TokenKind};
 
 /// A numeral such as "250,000.00", "1.200.000,00" or "1'000".
@@ -133,7 +135,7 @@ pub(super) fn push_decimal(out: &mut String, n: u32) {
 /// `https://WWW.Example.COM:8080/x?y` -> `example.com`. A URL without a scheme is read as
 /// starting with its host ("www.example.com/x"). Internationalised names are left as written
 /// (not converted to punycode). None when there is no host (e.g. "mailto:", "javascript:").
-pub fn url_host(url: &str) -> Option<String> {
+pub fn url_host(url: &str) -> Option<Cow<'_, str>> {
     let url = url.trim();
     let rest = match url.find("://") {
         Some(i) if is_scheme(&url[..i]) => &url[i + 3..],
@@ -159,11 +161,20 @@ pub fn url_host(url: &str) -> Option<String> {
     if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
     }
-    let mut host = host.to_lowercase();
-    if host.starts_with("www.") && host.len() > 4 {
-        host.drain(..4);
-    }
-    Some(host)
+    // Borrowed unless something needs lower-casing: the hot path sees many URLs per message.
+    let host = if host.is_ascii() && !host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(host)
+    } else {
+        Cow::Owned(host.to_lowercase())
+    };
+    Some(match host {
+        Cow::Borrowed(h) if h.len() > 4 && h.starts_with("www.") => Cow::Borrowed(&h[4..]),
+        Cow::Owned(mut h) if h.len() > 4 && h.starts_with("www.") => {
+            h.drain(..4);
+            Cow::Owned(h)
+        }
+        other => other,
+    })
 }
 
 fn is_scheme(s: &str) -> bool {
