@@ -186,6 +186,11 @@ pub struct FeatureScratch {
     name_words: String,
 }
 
+/// `ln(1 + n)` for the counts most features have, computed once (the same expression as for
+/// larger counts, so the values are identical).
+static LOG_TF: std::sync::LazyLock<[f32; 64]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|n| (1.0 + n as f32).ln()));
+
 /// Turns a message view into features.
 #[derive(Clone, Debug)]
 pub struct FeatureExtractor {
@@ -293,7 +298,12 @@ impl FeatureExtractor {
             } else {
                 1.0
             };
-            let value = weight * (1.0 + (j - i) as f32).ln();
+            let count = j - i;
+            let log_tf = match LOG_TF.get(count) {
+                Some(&v) => v,
+                None => (1.0 + count as f32).ln(),
+            };
+            let value = weight * log_tf;
             let bucket = (key >> 1) as u32;
             match out.entries.last_mut() {
                 Some(last) if last.0 == bucket => last.1 += value,
