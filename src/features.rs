@@ -273,7 +273,7 @@ impl FeatureExtractor {
         let mut keys = std::mem::take(&mut scratch.buckets);
         // Key = bucket << 1 | is-bigram, so one sort groups both kinds of a bucket together.
         let (mut words, mut links) = (0u32, 0u32);
-        let cues = self.walk(view, scratch, &mut |bucket, name| {
+        let cues = self.walk(view, scratch, false, &mut |bucket, name| {
             let bigram = matches!(name, Some(FeatureName::Bigram(..)));
             keys.push(u64::from(bucket) << 1 | u64::from(bigram));
             match name {
@@ -338,7 +338,7 @@ impl FeatureExtractor {
     pub fn for_each_named(&self, view: &MessageView, mut f: impl FnMut(u32, &str)) {
         let mut scratch = FeatureScratch::default();
         let mut name = String::new();
-        let cues = self.walk(view, &mut scratch, &mut |bucket, n| {
+        let cues = self.walk(view, &mut scratch, true, &mut |bucket, n| {
             if let Some(n) = n {
                 name.clear();
                 use std::fmt::Write;
@@ -356,11 +356,15 @@ impl FeatureExtractor {
 
     /// The one walk over a message that both scoring and explaining use. Names are borrowed
     /// views, only formatted by sinks that explain, so the hot path formats nothing.
-    fn walk(
+    ///
+    /// Generic over the sink so the hot path's sink inlines; `named` says whether the sink
+    /// reads names (bigram names need a copy of the previous word, which scoring skips).
+    fn walk<S: FnMut(u32, Option<FeatureName<'_>>)>(
         &self,
         view: &MessageView,
         scratch: &mut FeatureScratch,
-        sink: &mut dyn FnMut(u32, Option<FeatureName<'_>>),
+        named: bool,
+        sink: &mut S,
     ) -> [Option<Cue>; Cue::ALL.len()] {
         let FeatureScratch {
             tokens,
@@ -373,61 +377,61 @@ impl FeatureExtractor {
         name_words.clear();
         let bigrams = self.config.word_bigrams;
 
-        let text_field =
-            |ns: Namespace,
-             text: &str,
-             tokens: &mut TokenScratch,
-             cues: &mut CueState,
-             prev_word: &mut String,
-             name_words: &mut String,
-             sink: &mut dyn FnMut(u32, Option<FeatureName<'_>>)| {
-                prev_word.clear();
-                let mut prev_hash: Option<u64> = None;
-                self.tokenizer
-                    .tokenize(text, tokens, &mut |kind, tok| match kind {
-                        // The corpus's masking placeholder (user@example.net) and other RFC 2606
-                        // names in running text name a data source, not a scam.
-                        TokenKind::Word if tok.contains('.') && is_reserved_domain(tok) => {}
-                        TokenKind::Word | TokenKind::CjkBigram => {
-                            let hash = self.token_hash(ns, tok);
-                            sink(self.bucket_of_hash(hash), Some(FeatureName::Token(ns, tok)));
-                            if let (true, Some(prev)) = (bigrams, prev_hash) {
-                                sink(
-                                    self.bigram_bucket(prev, hash),
-                                    Some(FeatureName::Bigram(ns, prev_word, tok)),
-                                );
-                            }
-                            prev_hash = Some(hash);
+        let mut text_field = |ns: Namespace,
+                              text: &str,
+                              tokens: &mut TokenScratch,
+                              cues: &mut CueState,
+                              prev_word: &mut String,
+                              name_words: &mut String| {
+            prev_word.clear();
+            let mut prev_hash: Option<u64> = None;
+            self.tokenizer
+                .tokenize(text, tokens, &mut |kind, tok| match kind {
+                    // The corpus's masking placeholder (user@example.net) and other RFC 2606
+                    // names in running text name a data source, not a scam.
+                    TokenKind::Word if tok.contains('.') && is_reserved_domain(tok) => {}
+                    TokenKind::Word | TokenKind::CjkBigram => {
+                        let hash = self.token_hash(ns, tok);
+                        sink(self.bucket_of_hash(hash), Some(FeatureName::Token(ns, tok)));
+                        if let (true, Some(prev)) = (bigrams, prev_hash) {
+                            sink(
+                                self.bigram_bucket(prev, hash),
+                                Some(FeatureName::Bigram(ns, prev_word, tok)),
+                            );
+                        }
+                        prev_hash = Some(hash);
+                        if named {
                             prev_word.clear();
                             prev_word.push_str(tok);
-                            if ns == Namespace::FromName {
-                                name_words.push_str(tok);
-                                name_words.push(' ');
-                            } else {
-                                let table = &self.cue_words[usize::from(ns == Namespace::Body)];
-                                if let Some(class) = table.get(hash, tok) {
-                                    cues.word(class);
-                                }
-                                cues.western_union_part(tok);
+                        }
+                        if ns == Namespace::FromName {
+                            name_words.push_str(tok);
+                            name_words.push(' ');
+                        } else {
+                            let table = &self.cue_words[usize::from(ns == Namespace::Body)];
+                            if let Some(class) = table.get(hash, tok) {
+                                cues.word(class);
                             }
+                            cues.western_union_part(tok);
                         }
-                        TokenKind::Money => {
-                            sink(
-                                self.bucket(Namespace::Money, tok),
-                                Some(FeatureName::Token(Namespace::Money, tok)),
-                            );
-                            if ns != Namespace::FromName {
-                                cues.money(tok);
-                            }
+                    }
+                    TokenKind::Money => {
+                        sink(
+                            self.bucket(Namespace::Money, tok),
+                            Some(FeatureName::Token(Namespace::Money, tok)),
+                        );
+                        if ns != Namespace::FromName {
+                            cues.money(tok);
                         }
-                        TokenKind::Number => {
-                            sink(
-                                self.bucket(Namespace::Number, tok),
-                                Some(FeatureName::Token(Namespace::Number, tok)),
-                            );
-                        }
-                    });
-            };
+                    }
+                    TokenKind::Number => {
+                        sink(
+                            self.bucket(Namespace::Number, tok),
+                            Some(FeatureName::Token(Namespace::Number, tok)),
+                        );
+                    }
+                });
+        };
 
         let (subject, from_name) = (
             head(&view.subject, MAX_HEADER_TEXT),
@@ -438,7 +442,7 @@ impl FeatureExtractor {
             (Namespace::FromName, from_name),
             (Namespace::Body, view.text.as_str()),
         ] {
-            text_field(ns, text, tokens, cues, prev_word, name_words, sink);
+            text_field(ns, text, tokens, cues, prev_word, name_words);
         }
 
         for url in &view.urls {
