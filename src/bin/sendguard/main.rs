@@ -1,6 +1,8 @@
-//! The `sendguard` command line: score, train and evaluate.
+//! The `sendguard` command line: score, batch, train and evaluate.
 
+mod batch;
 mod eval;
+mod postfix;
 mod score;
 mod train;
 
@@ -28,6 +30,9 @@ enum Command {
     /// Score messages: .eml files, directories of them, mbox/mboxrd files (plain or .gz), or - for stdin.
     #[command(after_help = EXIT_CODES)]
     Score(score::Args),
+    /// Score many messages in parallel (files, mboxes, Maildirs, the Postfix queue), with a summary.
+    #[command(after_help = batch::BATCH_HELP)]
+    Batch(batch::Args),
     /// Train a model from labelled mail (DIR holds CLASS.mbox[.gz] files or CLASS/ directories).
     Train(train::Args),
     /// Evaluate a model on labelled mail: ROC AUC, TPR at ham FPR 0.1 % and 1 %, confusion matrices.
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(args),
+        Command::Batch(args) => batch::run(args),
         Command::Train(args) => train::run(args).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => eval::run(args).map(|()| ExitCode::SUCCESS),
     };

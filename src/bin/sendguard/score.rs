@@ -92,14 +92,17 @@ fn report_error(
     error: &str,
 ) -> std::io::Result<()> {
     if json {
-        let v =
-            serde_json::json!({"input": input, "index": index, "message_id": null, "error": error});
-        writeln!(out, "{v}")
+        writeln!(out, "{}", error_json(input, index, error))
     } else {
         out.flush()?;
         eprintln!("{input}#{index}: error: {error}");
         Ok(())
     }
+}
+
+/// The JSON object of a message that could not be read or scored.
+pub fn error_json(input: &str, index: usize, error: &str) -> serde_json::Value {
+    serde_json::json!({"input": input, "index": index, "message_id": null, "error": error})
 }
 
 /// The JSON object of one scored message.
