@@ -190,3 +190,41 @@ fn help_documents_exit_codes() {
         "{text}"
     );
 }
+
+#[test]
+fn verdict_exit_says_the_verdict() {
+    let code = |file: &str| {
+        sendguard(&["score", "--verdict-exit", file])
+            .status
+            .code()
+    };
+    // The compensation letter is beyond the reject bound; the business mail passes.
+    assert_eq!(code("tests/fixtures/cli/scam.eml"), Some(5));
+    assert_eq!(code("tests/fixtures/cli/business.eml"), Some(0));
+    // The highest verdict over all messages wins.
+    let out = sendguard(&[
+        "score",
+        "--verdict-exit",
+        "tests/fixtures/cli/business.eml",
+        "tests/fixtures/cli/scam.eml",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    // A message that cannot be scored is an error, whatever else was seen.
+    assert_eq!(code("tests/fixtures/cli/empty.eml"), Some(2));
+    // A short note is tagged at most (see tests/everyday.rs): stdin works as input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sendguard"))
+        .args(["score", "--verdict-exit", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("runs");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"From: Ann <ann@northwind.example.org>\nSubject: lunch\n\nSee you at noon.\n")
+        .expect("writes");
+    let status = child.wait().expect("exits");
+    assert!(matches!(status.code(), Some(0 | 3)), "{status:?}");
+}

@@ -22,9 +22,24 @@ pub struct Args {
     /// Number of reasons per message.
     #[arg(long, default_value_t = 5)]
     reasons: usize,
+    /// Exit status says the verdict, for pipe-style MTA hooks: 0 pass, 3 tag, 4 hold,
+    /// 5 reject (the highest over all messages), 2 an error (a message could not be read or
+    /// scored: treat as a temporary failure).
+    #[arg(long)]
+    verdict_exit: bool,
     /// .eml file, directory of .eml files, mbox/mboxrd file (plain or .gz), or - for stdin.
     #[arg(required = true)]
     inputs: Vec<String>,
+}
+
+/// The exit status of `--verdict-exit` for the highest verdict seen.
+fn verdict_exit_code(verdict: Option<Verdict>) -> ExitCode {
+    match verdict {
+        None | Some(Verdict::Pass) => ExitCode::SUCCESS,
+        Some(Verdict::Tag) => ExitCode::from(3),
+        Some(Verdict::Hold) => ExitCode::from(4),
+        Some(Verdict::Reject) => ExitCode::from(5),
+    }
 }
 
 /// Runs `sendguard score`.
@@ -35,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut flagged = false;
     let mut failed = false;
+    let mut highest: Option<Verdict> = None;
     for input in &args.inputs {
         let messages = match open_input(input, &limits) {
             Ok(m) => m,
@@ -61,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             match explained {
                 Ok(v) => {
                     flagged |= v.decision.verdict >= Verdict::Hold;
+                    highest = highest.max(Some(v.decision.verdict));
                     if args.json {
                         writeln!(out, "{}", json_line(&msg.input, msg.index, &v))?;
                     } else {
@@ -77,6 +94,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     out.flush()?;
     Ok(if failed {
         ExitCode::from(2)
+    } else if args.verdict_exit {
+        verdict_exit_code(highest)
     } else if flagged {
         ExitCode::from(1)
     } else {
