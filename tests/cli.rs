@@ -193,11 +193,7 @@ fn help_documents_exit_codes() {
 
 #[test]
 fn verdict_exit_says_the_verdict() {
-    let code = |file: &str| {
-        sendguard(&["score", "--verdict-exit", file])
-            .status
-            .code()
-    };
+    let code = |file: &str| sendguard(&["score", "--verdict-exit", file]).status.code();
     // The compensation letter is beyond the reject bound; the business mail passes.
     assert_eq!(code("tests/fixtures/cli/scam.eml"), Some(5));
     assert_eq!(code("tests/fixtures/cli/business.eml"), Some(0));
