@@ -5,6 +5,8 @@ pub mod corpus;
 pub mod cues;
 pub mod features;
 pub mod message;
+#[cfg(feature = "milter")]
+pub mod milter;
 pub mod model;
 pub mod policy;
 pub mod tokenize;

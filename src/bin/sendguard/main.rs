@@ -1,7 +1,9 @@
-//! The `sendguard` command line: score, batch, train and evaluate.
+//! The `sendguard` command line: score, batch, train, evaluate and the milter.
 
 mod batch;
 mod eval;
+#[cfg(feature = "milter")]
+mod milter;
 mod postfix;
 mod score;
 mod train;
@@ -37,6 +39,10 @@ enum Command {
     Train(train::Args),
     /// Evaluate a model on labelled mail: ROC AUC, TPR at ham FPR 0.1 % and 1 %, confusion matrices.
     Eval(eval::Args),
+    /// Run the milter: score outbound mail inline in Postfix or Sendmail (tag, hold, reject).
+    #[cfg(feature = "milter")]
+    #[command(after_help = milter::MILTER_HELP)]
+    Milter(milter::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,8 @@ fn main() -> ExitCode {
         Command::Batch(args) => batch::run(args),
         Command::Train(args) => train::run(args).map(|()| ExitCode::SUCCESS),
         Command::Eval(args) => eval::run(args).map(|()| ExitCode::SUCCESS),
+        #[cfg(feature = "milter")]
+        Command::Milter(args) => milter::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,341 @@
+//! The milter's settings: a TOML file (`contrib/sendguard.toml` documents every key), overridden
+//! by command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer};
+
+use super::{MilterError, SocketSpec};
+
+/// What to do when a message cannot be scored (internal error, timeout, panic, unreadable
+/// message).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Answer `451 4.7.1`: the MTA keeps the message and retries later (default).
+    #[default]
+    Tempfail,
+    /// Deliver the message with a header saying it was not scanned.
+    Accept,
+}
+
+/// Settings of `sendguard milter`. Every field has a default (see [`MilterConfig::default`]);
+/// a TOML file sets some of them and unknown keys are an error that names the key.
+///
+/// | key | default | purpose |
+/// |---|---|---|
+/// | `socket` | `inet:8894@127.0.0.1` | where the MTA connects (libmilter syntax) |
+/// | `socket_mode` | `0o660` | permissions of a Unix socket |
+/// | `model` | the shipped default model | model file (reloaded on `SIGHUP`) |
+/// | `metrics` | none | `127.0.0.1:PORT` for the Prometheus endpoint |
+/// | `dry_run` | `false` | only add headers, never hold, reject or tempfail on a verdict |
+/// | `reject` | `true` | reject-level mail gets `550 5.7.1`; `false` holds it instead |
+/// | `reject_text` | see [`DEFAULT_REJECT_TEXT`] | text of the 550 reply |
+/// | `tempfail_text` | see [`DEFAULT_TEMPFAIL_TEXT`] | text of the 451 reply |
+/// | `header_name` | `X-Sendguard` | header added to every message |
+/// | `reasons` | `3` | top features named in the header and the log |
+/// | `max_message_bytes` | `10485760` (10 MiB) | larger messages are accepted unscanned |
+/// | `scan_timeout_ms` | `5000` | longer scans count as errors |
+/// | `on_error` | `tempfail` | `tempfail` or `accept` when scoring fails |
+/// | `exempt_senders` | `[]` | envelope senders (`user@dom` or `@dom`) never scanned |
+/// | `exempt_users` | `[]` | SASL users (`{auth_authen}`) never scanned |
+/// | `max_connections` | `500` | concurrent MTA connections |
+/// | `connection_timeout_secs` | `7210` | idle MTA connection is closed after this |
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MilterConfig {
+    /// Where the MTA connects: `inet:PORT@HOST`, `inet:PORT` (127.0.0.1), `inet6:PORT@HOST`,
+    /// `inet6:PORT` (::1), `unix:PATH` or `local:PATH`. Default `inet:8894@127.0.0.1`.
+    pub socket: SocketSpec,
+    /// Permissions of a Unix socket file. Default `0o660` (the MTA's group must be the
+    /// milter's group). In TOML an integer (`0o660`) or a string (`"0660"`).
+    #[serde(deserialize_with = "de_mode")]
+    pub socket_mode: u32,
+    /// Model file. Default none: the shipped default model (see
+    /// [`crate::default_model_path`]).
+    pub model: Option<PathBuf>,
+    /// Address of the Prometheus text endpoint (`GET /metrics`). Default none (off).
+    pub metrics: Option<SocketAddr>,
+    /// Only add headers: every message is accepted. Default `false`.
+    pub dry_run: bool,
+    /// Whether reject-level mail is refused with `550 5.7.1`; when `false` it is held like
+    /// hold-level mail. Default `true`.
+    pub reject: bool,
+    /// Text of the `550 5.7.1` reply. Printable ASCII, no `%`, at most 900 bytes. Default
+    /// [`DEFAULT_REJECT_TEXT`].
+    pub reject_text: String,
+    /// Text of the `451 4.7.1` reply on an error. Printable ASCII, no `%`, at most 900 bytes.
+    /// Default [`DEFAULT_TEMPFAIL_TEXT`].
+    pub tempfail_text: String,
+    /// Name of the header added to every message; headers of this name already in the message
+    /// are removed (a sender cannot forge a verdict). Default `X-Sendguard`.
+    pub header_name: String,
+    /// How many top features the header and the log line name for a flagged message. Default 3.
+    pub reasons: usize,
+    /// Messages larger than this (headers and body as the MTA sends them) are not buffered nor
+    /// scored: they are accepted with `unscanned size>LIMIT` in the header. Default 10 MiB, about
+    /// Postfix's `message_size_limit`. Memory use is bounded by `max_connections` × this.
+    pub max_message_bytes: usize,
+    /// A scan taking longer than this is abandoned and handled as `on_error`. Default 5000 ms
+    /// (Postfix's `milter_content_timeout` is 300 s).
+    pub scan_timeout_ms: u64,
+    /// What happens when a message cannot be scored. Default `tempfail`.
+    pub on_error: OnError,
+    /// Envelope senders never scanned: `user@example.org` (exact, case-insensitive) or
+    /// `@example.org` (any sender at that domain, not its subdomains). Default empty.
+    pub exempt_senders: Vec<String>,
+    /// Authenticated users (SASL login, macro `{auth_authen}`) never scanned, exact and
+    /// case-insensitive. Default empty.
+    pub exempt_users: Vec<String>,
+    /// Concurrent MTA connections; more wait to be accepted (and the MTA times out). Default
+    /// 500: each Postfix smtpd or cleanup process talking to the milter holds one, and
+    /// `default_process_limit` is 100 per service.
+    pub max_connections: usize,
+    /// An MTA connection idle for this long is closed. Default 7210 s (libmilter's).
+    pub connection_timeout_secs: u64,
+}
+
+/// Default text of the 550 reply.
+pub const DEFAULT_REJECT_TEXT: &str =
+    "Message refused: it looks like fraud, phishing or spam. Contact your postmaster if this is wrong";
+/// Default text of the 451 reply.
+pub const DEFAULT_TEMPFAIL_TEXT: &str =
+    "Outbound content filter temporarily unavailable, try again later";
+
+impl Default for MilterConfig {
+    fn default() -> Self {
+        MilterConfig {
+            socket: SocketSpec::Inet {
+                host: "127.0.0.1".to_string(),
+                port: 8894,
+            },
+            socket_mode: 0o660,
+            model: None,
+            metrics: None,
+            dry_run: false,
+            reject: true,
+            reject_text: DEFAULT_REJECT_TEXT.to_string(),
+            tempfail_text: DEFAULT_TEMPFAIL_TEXT.to_string(),
+            header_name: "X-Sendguard".to_string(),
+            reasons: 3,
+            max_message_bytes: 10 * 1024 * 1024,
+            scan_timeout_ms: 5000,
+            on_error: OnError::Tempfail,
+            exempt_senders: Vec::new(),
+            exempt_users: Vec::new(),
+            max_connections: 500,
+            connection_timeout_secs: 7210,
+        }
+    }
+}
+
+impl MilterConfig {
+    /// Reads and checks a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Self, MilterError> {
+        let text = std::fs::read_to_string(path).map_err(|source| MilterError::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config = Self::from_toml(&text).map_err(|e| match e {
+            MilterError::ConfigParse { message, .. } => MilterError::ConfigParse {
+                path: Some(path.to_path_buf()),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Parses and checks TOML text (what [`MilterConfig::from_file`] does after reading).
+    pub fn from_toml(text: &str) -> Result<Self, MilterError> {
+        let config: MilterConfig = toml::from_str(text).map_err(|e| MilterError::ConfigParse {
+            path: None,
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values a TOML type cannot: reply texts, the header name, limits.
+    pub fn validate(&self) -> Result<(), MilterError> {
+        let bad = |key: &str, why: String| Err(MilterError::InvalidConfig(format!("{key}: {why}")));
+        for (key, text) in [
+            ("reject_text", &self.reject_text),
+            ("tempfail_text", &self.tempfail_text),
+        ] {
+            if text.is_empty() || text.len() > 900 {
+                return bad(key, "must be 1 to 900 bytes".into());
+            }
+            if !text.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'%') {
+                return bad(key, "must be printable ASCII without `%`".into());
+            }
+        }
+        if self.header_name.is_empty()
+            || !self
+                .header_name
+                .bytes()
+                .all(|b| (0x21..0x7f).contains(&b) && b != b':')
+        {
+            return bad(
+                "header_name",
+                format!("{:?} is not a header field name", self.header_name),
+            );
+        }
+        if self.socket_mode > 0o777 {
+            return bad(
+                "socket_mode",
+                format!("{:o} is not a file mode", self.socket_mode),
+            );
+        }
+        if self.max_message_bytes == 0 {
+            return bad("max_message_bytes", "must be positive".into());
+        }
+        if self.scan_timeout_ms == 0 {
+            return bad("scan_timeout_ms", "must be positive".into());
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections", "must be positive".into());
+        }
+        if self.connection_timeout_secs == 0 {
+            return bad("connection_timeout_secs", "must be positive".into());
+        }
+        for s in &self.exempt_senders {
+            let local_ok = match s.split_once('@') {
+                Some((_, domain)) => !domain.is_empty() && !domain.contains('@'),
+                None => false,
+            };
+            if !local_ok {
+                return bad(
+                    "exempt_senders",
+                    format!("{s:?} is neither user@domain nor @domain"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file mode as an integer (`0o660` in TOML) or an octal string (`"0660"`).
+fn de_mode<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        Int(u32),
+        Text(String),
+    }
+    match Mode::deserialize(d)? {
+        Mode::Int(m) => Ok(m),
+        Mode::Text(s) => {
+            let digits = s.trim_start_matches("0o");
+            u32::from_str_radix(digits, 8)
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an octal file mode")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(
+            MilterConfig::from_toml("").unwrap(),
+            MilterConfig::default()
+        );
+    }
+
+    #[test]
+    fn keys_are_read() {
+        let c = MilterConfig::from_toml(
+            r#"
+socket = "unix:/run/sendguard/milter.sock"
+socket_mode = 0o600
+dry_run = true
+reject = false
+on_error = "accept"
+scan_timeout_ms = 250
+metrics = "127.0.0.1:9464"
+exempt_senders = ["postmaster@example.org", "@lists.example.org"]
+exempt_users = ["backup"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.socket,
+            SocketSpec::Unix(PathBuf::from("/run/sendguard/milter.sock"))
+        );
+        assert_eq!(c.socket_mode, 0o600);
+        assert!(c.dry_run && !c.reject);
+        assert_eq!(c.on_error, OnError::Accept);
+        assert_eq!(c.scan_timeout_ms, 250);
+        assert_eq!(c.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.exempt_senders.len(), 2);
+        assert_eq!(
+            MilterConfig::from_toml("socket_mode = \"0640\"")
+                .unwrap()
+                .socket_mode,
+            0o640
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_it() {
+        let e = MilterConfig::from_toml("dry_rnu = true").unwrap_err();
+        assert!(e.to_string().contains("dry_rnu"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_key() {
+        for (text, key) in [
+            ("on_error = \"retry\"", "retry"),
+            ("socket = \"tcp:8894\"", "tcp:8894"),
+            ("reject_text = \"100% sure\"", "reject_text"),
+            ("header_name = \"X Sendguard\"", "header_name"),
+            ("exempt_senders = [\"nobody\"]", "exempt_senders"),
+            ("socket_mode = \"rw\"", "rw"),
+            ("max_message_bytes = 0", "max_message_bytes"),
+        ] {
+            let e = MilterConfig::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_documented_file_is_the_default() {
+        let text = include_str!("../../contrib/sendguard.toml");
+        // Every setting is present in the documented file, commented out as `#key = default`
+        // (prose comments start with `# `): uncommented, they parse to the defaults.
+        let uncommented: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()) && l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = MilterConfig::from_toml(&uncommented).unwrap();
+        assert_eq!(c, MilterConfig::default());
+        for key in [
+            "socket",
+            "socket_mode",
+            "dry_run",
+            "reject",
+            "reject_text",
+            "tempfail_text",
+            "header_name",
+            "reasons",
+            "max_message_bytes",
+            "scan_timeout_ms",
+            "on_error",
+            "exempt_senders",
+            "exempt_users",
+            "max_connections",
+            "connection_timeout_secs",
+        ] {
+            assert!(
+                uncommented.contains(&format!("\n{key} =")) || uncommented.starts_with(key),
+                "{key} missing"
+            );
+        }
+    }
+}
