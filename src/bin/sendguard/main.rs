@@ -17,7 +17,9 @@ Exit status:
   0  every message was scored and none was held or rejected
   1  every message was scored and at least one was held or rejected
   2  an error: a message could not be read or scored, or the model could not be loaded
-     (for train and eval: 0 success, 2 error)";
+     (for train and eval: 0 success, 2 error)
+  score --verdict-exit: 0 pass, 3 tag, 4 hold, 5 reject (the highest seen), 2 error
+  milter: see `sendguard milter --help`";
 
 /// Stops advance-fee fraud, phishing and spam from leaving a mail server.
 #[derive(Parser)]
