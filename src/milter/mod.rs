@@ -27,6 +27,7 @@
 
 mod config;
 mod header;
+mod listener;
 mod metrics;
 mod socket;
 
@@ -881,6 +882,30 @@ pub async fn serve(
         dry_run = milter.config.dry_run,
         "sendguard milter listening"
     );
+    let (listener, open, stop_accepting) = listener::GracefulListener::new(listener);
+    // Graceful stop: refuse new connections, let the sessions in flight finish (a message being
+    // scored, a client in the middle of DATA), then stop what is left after the grace period.
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_accepting.send(());
+        let started = Instant::now();
+        info!(
+            sessions = open.load(std::sync::atomic::Ordering::Acquire),
+            "stopping: new connections refused, finishing the sessions in flight"
+        );
+        while open.load(std::sync::atomic::Ordering::Acquire) > 0
+            && started.elapsed() < SHUTDOWN_GRACE
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left = open.load(std::sync::atomic::Ordering::Acquire);
+        if left > 0 {
+            warn!(
+                sessions = left,
+                "stopping after the grace period; the MTA retries their messages"
+            );
+        }
+    };
     let result = indymilter::run(
         listener,
         milter.callbacks(),
@@ -894,6 +919,10 @@ pub async fn serve(
     drop(socket_file);
     result.map_err(MilterError::Serve)
 }
+
+/// How long a stop waits for the sessions in flight (an MTA session that stays open longer, idle
+/// between messages, is closed; its next message gets the MTA's milter_default_action).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 async fn reload_on_hangup(milter: Arc<Milter>, mut hangup: tokio::signal::unix::Signal) {
     while hangup.recv().await.is_some() {

@@ -11,6 +11,14 @@
 #              make every message wait in the deferred queue (defer_transports = sink) or not
 #   clean      delete every queued message (postsuper -d ALL) and empty the sink file
 #   status     exit 0 when Postfix runs
+#   queue      list the queued mail as "QUEUE_ID QUEUE_NAME" lines (from postqueue -j), by ID
+#   settle [SECONDS]
+#              wait (default 30 s) until no message is in the incoming, active or maildrop
+#              queue: everything is delivered to the sink, held or deferred
+#
+# The script can also be sourced (`. tests/postfix/sandbox.sh`): it then defines its functions
+# (install_postfix, configure, start, stop, defer, clean, queue_state, settle, wait_listen)
+# and the SANDBOX_* defaults, and runs nothing; tests/postfix/milter.sh does that.
 #
 # The configuration follows ../shared/POSTFIX-SANDBOX.md: the only listener is
 # 127.0.0.1:$SANDBOX_PORT, the :25 listener is removed, and every transport (default, relay,
@@ -26,7 +34,7 @@
 #   SANDBOX_MILTER_DEFAULT_ACTION
 #                    what Postfix does when the milter is down (default tempfail)
 #
-# Example (what tests/postfix/batch.sh does):
+# Example (what tests/postfix/batch.sh does; tests/postfix/milter.sh sets SANDBOX_MILTER):
 #   tests/postfix/sandbox.sh up
 #   swaks --server 127.0.0.1 --port 2525 --from alice@localhost --to bob@example.com --data m.eml
 #   tests/postfix/sandbox.sh clean; tests/postfix/sandbox.sh stop
@@ -97,14 +105,21 @@ start() {
     postfix start >/dev/null 2>&1 || die "postfix start failed (see $SANDBOX_LOG)"
   fi
   # Wait until the SMTP listener answers (a few hundred ms at most).
-  local i
-  for i in $(seq 1 50); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$SANDBOX_PORT") 2>/dev/null; then
+  wait_listen 127.0.0.1 "$SANDBOX_PORT" 5 ||
+    die "nothing listens on 127.0.0.1:$SANDBOX_PORT after start (see $SANDBOX_LOG)"
+}
+
+# wait_listen HOST PORT [SECONDS]: return 0 as soon as a TCP connection to HOST:PORT succeeds,
+# 1 after SECONDS (default 5) without one.
+wait_listen() {
+  local host=$1 port=$2 tries=$((${3:-5} * 10)) i
+  for ((i = 0; i < tries; i++)); do
+    if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
       return 0
     fi
     sleep 0.1
   done
-  die "nothing listens on 127.0.0.1:$SANDBOX_PORT after start (see $SANDBOX_LOG)"
+  return 1
 }
 
 stop() {
@@ -126,10 +141,40 @@ defer() {
 
 clean() {
   postsuper -d ALL >/dev/null 2>&1 || true
+  postsuper -d ALL maildrop >/dev/null 2>&1 || true # not in -d's default queues
   if [ -f "$SANDBOX_SINK" ]; then
     : >"$SANDBOX_SINK"
   fi
 }
+
+# The queued mail as "QUEUE_ID QUEUE_NAME" lines, sorted by ID (empty when the queue is).
+queue_state() {
+  postqueue -j | python3 -c '
+import json, sys
+for line in sys.stdin:
+    if line.strip():
+        e = json.loads(line)
+        print(e["queue_id"], e["queue_name"])
+' | sort
+}
+
+# settle [SECONDS]: wait until nothing is in the incoming, active or maildrop queue (what
+# remains is held or deferred); 1 when that takes longer than SECONDS (default 30).
+settle() {
+  local tries=$((${1:-30} * 5)) i
+  for ((i = 0; i < tries; i++)); do
+    if ! queue_state | awk '$2 != "hold" && $2 != "deferred" {busy = 1} END {exit !busy}'; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# Sourced: define the functions only.
+if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+  return 0
+fi
 
 cmd=${1:-}
 shift || true
@@ -146,6 +191,8 @@ case "$cmd" in
   defer) defer "$@" ;;
   clean) clean ;;
   status) postfix status >/dev/null 2>&1 ;;
+  queue) queue_state ;;
+  settle) settle "$@" || die "mail still in the incoming/active queue after ${1:-30} s" ;;
   *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
     exit 2

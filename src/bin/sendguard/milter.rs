@@ -20,7 +20,7 @@ Logging: one line per message on standard error; RUST_LOG sets the level (defaul
 
 Signals:
   SIGHUP           reload the model file; a file that does not load keeps the old model
-  SIGTERM, SIGINT  stop accepting connections, finish the commands in flight, exit 0
+  SIGTERM, SIGINT  refuse new connections, finish the sessions in flight (at most 30 s), exit 0
 
 Exit status:
   0  stopped by SIGTERM or SIGINT
