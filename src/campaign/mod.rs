@@ -65,6 +65,17 @@ use xxhash_rust::xxh3::xxh3_64;
 pub use self::baseline::{Baseline, Learned};
 pub use self::breaker::{Alert, Incident, Outcome, Rule, Totals, WindowTotals};
 pub use self::fingerprint::Fingerprint;
+
+/// The verdict the send path acts on: the message's own content verdict, raised to hold when the
+/// sender's breaker is open. The milter and `sendguard replay` both decide through this one
+/// function, so a replay measures what the daemon does.
+pub fn combine(content: crate::Verdict, outcome: &Outcome) -> crate::Verdict {
+    if outcome.is_hold() {
+        content.max(crate::Verdict::Hold)
+    } else {
+        content
+    }
+}
 use self::window::{Counts, RecentSet, Ring};
 use crate::model::Class;
 use crate::policy::Verdict;

@@ -565,3 +565,18 @@ fn real_variants_of_one_letter_form_one_cluster_and_trip() {
     assert_eq!(d.clusters.len(), 1, "{:?}", d.clusters);
     assert_eq!(d.incident.unwrap().alert.first_subject, "Next of kin");
 }
+
+#[test]
+fn combine_raises_to_hold_only_when_the_breaker_is_open() {
+    use crate::Verdict;
+    let hold = Outcome::Hold {
+        rule: Rule::Blocked,
+        alert: None,
+    };
+    assert_eq!(combine(Verdict::Pass, &Outcome::Allow), Verdict::Pass);
+    assert_eq!(combine(Verdict::Tag, &Outcome::Allow), Verdict::Tag);
+    assert_eq!(combine(Verdict::Pass, &hold), Verdict::Hold);
+    assert_eq!(combine(Verdict::Tag, &hold), Verdict::Hold);
+    // An open breaker never softens a reject.
+    assert_eq!(combine(Verdict::Reject, &hold), Verdict::Reject);
+}
