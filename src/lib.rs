@@ -10,6 +10,7 @@ pub mod message;
 pub mod milter;
 pub mod model;
 pub mod policy;
+pub mod replay;
 pub mod tokenize;
 
 use std::cell::RefCell;

@@ -524,7 +524,14 @@ async fn metrics_count_messages_by_verdict_and_class() {
     let (addr, _stop) = start(milter.clone()).await;
     deliver(addr, &ALICE, &read(SCAM)).await;
     deliver(addr, &ALICE, &read(SCAM)).await;
-    deliver(addr, &ALICE, &read(INVOICE)).await;
+    // Two fraud verdicts in a row trip alice's campaign breaker (hold streak): the invoice
+    // comes from someone else.
+    let carol = Envelope {
+        user: Some("carol"),
+        sender: "carol@northwind.example",
+        ..ALICE
+    };
+    deliver(addr, &carol, &read(INVOICE)).await;
     let text = milter.metrics_text();
     for line in [
         "sendguard_messages_total{verdict=\"reject\",class=\"fraud\"} 2",
@@ -535,6 +542,8 @@ async fn metrics_count_messages_by_verdict_and_class() {
         "sendguard_scan_seconds_count 3",
         "sendguard_errors_total{kind=\"timeout\"} 0",
         "# TYPE sendguard_scan_seconds histogram",
+        "sendguard_campaign_held_total 1",
+        "sendguard_campaign_alerts_total 1",
     ] {
         assert!(
             text.contains(&format!("{line}\n")),

@@ -55,6 +55,7 @@
 pub mod baseline;
 pub mod breaker;
 pub mod fingerprint;
+pub mod store;
 pub mod window;
 
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 
 use super::{MilterError, SocketSpec};
+use crate::campaign::CampaignConfig;
 
 /// What to do when a message cannot be scored (internal error, timeout, panic, unreadable
 /// message).
@@ -42,6 +43,7 @@ pub enum OnError {
 /// | `exempt_users` | `[]` | SASL users (`{auth_authen}`) never scanned |
 /// | `max_connections` | `500` | concurrent MTA connections |
 /// | `connection_timeout_secs` | `7210` | idle MTA connection is closed after this |
+/// | `[campaign]` | see [`CampaignSettings`] | per-sender campaign detection and the breaker |
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MilterConfig {
@@ -94,6 +96,92 @@ pub struct MilterConfig {
     pub max_connections: usize,
     /// An MTA connection idle for this long is closed. Default 7210 s (libmilter's).
     pub connection_timeout_secs: u64,
+    /// Per-sender campaign detection, the `[campaign]` table. Default on, in memory only.
+    pub campaign: CampaignSettings,
+}
+
+/// The `[campaign]` table: the milter's own keys below, and every key of
+/// [`CampaignConfig`] (windows, thresholds, caps) in the same table. Unknown keys are an error.
+///
+/// | key | default | purpose |
+/// |---|---|---|
+/// | `enabled` | `true` | track senders and hold what an open breaker holds |
+/// | `state_file` | none | JSON file keeping the state across restarts |
+/// | `save_interval_secs` | `60` | at most this long between saves (trips, releases and blocks save at once) |
+/// | `alert_command` | none | argv run once per incident with the alert JSON on stdin |
+/// | `alert_timeout_secs` | `30` | the alert command is killed after this |
+/// | `control_socket` | `/run/sendguard/control.sock` | Unix socket for `sendguard senders` (`""`: off) |
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "toml::Table")]
+pub struct CampaignSettings {
+    /// Whether senders are tracked at all. Default `true`.
+    pub enabled: bool,
+    /// Where the tracker is saved (JSON, written atomically). Default none: in memory only, a
+    /// restart closes every breaker.
+    pub state_file: Option<PathBuf>,
+    /// Longest time between two saves of the state file while mail flows. Default 60 s.
+    pub save_interval_secs: u64,
+    /// A command run once per incident, with the alert as one JSON object on stdin: an argv
+    /// list, run directly (no shell; for one, write `["/bin/sh", "-c", "..."]`). It runs
+    /// detached, never delays or fails a message; its stderr goes to the daemon's log.
+    /// Default none.
+    pub alert_command: Option<Vec<String>>,
+    /// The alert command is killed when it runs longer than this. Default 30 s.
+    pub alert_timeout_secs: u64,
+    /// The admin socket (`sendguard senders`), mode 0600. Default
+    /// `/run/sendguard/control.sock`; none turns it off.
+    pub control_socket: Option<PathBuf>,
+    /// The detection settings (the other keys of the table).
+    pub detection: CampaignConfig,
+}
+
+/// Default path of the admin socket.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/sendguard/control.sock";
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        CampaignSettings {
+            enabled: true,
+            state_file: None,
+            save_interval_secs: 60,
+            alert_command: None,
+            alert_timeout_secs: 30,
+            control_socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
+            detection: CampaignConfig::default(),
+        }
+    }
+}
+
+impl TryFrom<toml::Table> for CampaignSettings {
+    type Error = String;
+
+    fn try_from(mut t: toml::Table) -> Result<Self, String> {
+        fn take<T: serde::de::DeserializeOwned>(
+            t: &mut toml::Table,
+            key: &str,
+        ) -> Result<Option<T>, String> {
+            t.remove(key)
+                .map(|v| v.try_into().map_err(|e| format!("campaign.{key}: {e}")))
+                .transpose()
+        }
+        let d = CampaignSettings::default();
+        let control_socket = match take::<String>(&mut t, "control_socket")? {
+            None => d.control_socket,
+            Some(s) if s.is_empty() => None,
+            Some(s) => Some(PathBuf::from(s)),
+        };
+        Ok(CampaignSettings {
+            enabled: take(&mut t, "enabled")?.unwrap_or(d.enabled),
+            state_file: take(&mut t, "state_file")?,
+            save_interval_secs: take(&mut t, "save_interval_secs")?.unwrap_or(d.save_interval_secs),
+            alert_command: take(&mut t, "alert_command")?,
+            alert_timeout_secs: take(&mut t, "alert_timeout_secs")?.unwrap_or(d.alert_timeout_secs),
+            control_socket,
+            detection: toml::Value::Table(t)
+                .try_into()
+                .map_err(|e| format!("campaign: {e}"))?,
+        })
+    }
 }
 
 /// Default text of the 550 reply.
@@ -126,6 +214,7 @@ impl Default for MilterConfig {
             exempt_users: Vec::new(),
             max_connections: 500,
             connection_timeout_secs: 7210,
+            campaign: CampaignSettings::default(),
         }
     }
 }
@@ -199,6 +288,23 @@ impl MilterConfig {
         }
         if self.connection_timeout_secs == 0 {
             return bad("connection_timeout_secs", "must be positive".into());
+        }
+        if let Some(argv) = &self.campaign.alert_command {
+            if argv.first().is_none_or(|a| a.is_empty()) {
+                return bad(
+                    "campaign.alert_command",
+                    "must name a program (an argv list)".into(),
+                );
+            }
+        }
+        if self.campaign.save_interval_secs == 0 || self.campaign.alert_timeout_secs == 0 {
+            return bad(
+                "campaign.save_interval_secs",
+                "intervals and timeouts must be positive".into(),
+            );
+        }
+        if let Err(e) = self.campaign.detection.check() {
+            return bad("campaign", e.to_string());
         }
         for s in &self.exempt_senders {
             let local_ok = match s.split_once('@') {
@@ -281,6 +387,37 @@ exempt_users = ["backup"]
     }
 
     #[test]
+    fn the_campaign_table_mixes_milter_and_detection_keys() {
+        let c = MilterConfig::from_toml(
+            r#"
+[campaign]
+state_file = "/var/lib/sendguard/campaign.json"
+alert_command = ["/bin/sh", "-c", "cat >> /tmp/alerts"]
+control_socket = ""
+spread_threshold = 5
+"#,
+        )
+        .unwrap();
+        assert!(c.campaign.enabled);
+        assert_eq!(
+            c.campaign.state_file,
+            Some(PathBuf::from("/var/lib/sendguard/campaign.json"))
+        );
+        assert_eq!(c.campaign.alert_command.as_ref().unwrap().len(), 3);
+        assert_eq!(c.campaign.control_socket, None);
+        assert_eq!(c.campaign.detection.spread_threshold, 5);
+        for (text, key) in [
+            ("[campaign]\nspread_treshold = 5", "spread_treshold"),
+            ("[campaign]\nenabled = 1", "campaign.enabled"),
+            ("[campaign]\nalert_command = []", "alert_command"),
+            ("[campaign]\nshort_window_s = 61", "short_window_s"),
+        ] {
+            let e = MilterConfig::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_an_error_naming_it() {
         let e = MilterConfig::from_toml("dry_rnu = true").unwrap_err();
         assert!(e.to_string().contains("dry_rnu"), "{e}");
@@ -309,8 +446,11 @@ exempt_users = ["backup"]
         // (prose comments start with `# `): uncommented, they parse to the defaults.
         let uncommented: String = text
             .lines()
-            .filter_map(|l| l.strip_prefix('#'))
-            .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()) && l.contains(" = "))
+            .filter_map(|l| l.strip_prefix('#').or(l.starts_with('[').then_some(l)))
+            .filter(|l| {
+                (l.starts_with(|c: char| c.is_ascii_lowercase()) && l.contains(" = "))
+                    || l.starts_with('[')
+            })
             .map(|l| format!("{l}\n"))
             .collect();
         let c = MilterConfig::from_toml(&uncommented).unwrap();
@@ -331,9 +471,21 @@ exempt_users = ["backup"]
             "exempt_users",
             "max_connections",
             "connection_timeout_secs",
+            "[campaign]",
+            "enabled",
+            "save_interval_secs",
+            "alert_timeout_secs",
+            "control_socket",
+            "short_window_s",
+            "spread_threshold",
+            "volume_floor",
+            "hold_streak_classes",
+            "subject_chars",
         ] {
             assert!(
-                uncommented.contains(&format!("\n{key} =")) || uncommented.starts_with(key),
+                uncommented.contains(&format!("\n{key} ="))
+                    || uncommented.contains(&format!("\n{key}\n"))
+                    || uncommented.starts_with(key),
                 "{key} missing"
             );
         }

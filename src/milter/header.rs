@@ -36,7 +36,12 @@ pub(crate) fn header_class(v: &Verdicted) -> crate::Class {
 }
 
 /// The header value for a scored message (unfolded).
-pub(crate) fn verdict_value(v: &Verdicted, action: Action, dry_run: bool) -> String {
+pub(crate) fn verdict_value(
+    v: &Verdicted,
+    action: Action,
+    dry_run: bool,
+    campaign: Option<crate::campaign::Rule>,
+) -> String {
     let class = header_class(v);
     let mut out = format!(
         "{} {}={:.3} suspicion={:.1}",
@@ -47,6 +52,9 @@ pub(crate) fn verdict_value(v: &Verdicted, action: Action, dry_run: bool) -> Str
     );
     if action != Action::for_verdict(v.decision.verdict) {
         let _ = write!(out, " action={}", action.as_str());
+    }
+    if let Some(rule) = campaign {
+        let _ = write!(out, " campaign={rule}");
     }
     if dry_run {
         out.push_str(" dry-run");

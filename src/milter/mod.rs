@@ -21,11 +21,24 @@
 //! # }
 //! ```
 //!
+//! Campaign detection (`[campaign]`, on by default; [`crate::campaign`]): the scan also
+//! fingerprints the message (from the same parse) and records it in the shared tracker under the
+//! sender key (SASL user, else envelope sender). The action follows
+//! [`crate::campaign::combine`] of the content verdict and the breaker — the same function
+//! `sendguard replay` measures — so a sender whose breaker is open has everything held, with
+//! `campaign=RULE` in the header. The tripping message logs one WARN line and starts the
+//! `alert_command`; the state is saved to `state_file` before the MTA is answered. Oversized
+//! (unscanned) messages are counted and held too; exempt senders and users are not tracked; a
+//! scan that times out may still have been counted. Administrators act through
+//! [`control`] (`sendguard senders`).
+//!
 //! Never lose mail: an internal error, a timeout, a panic while scoring or an unreadable
 //! message is answered as configured (`on_error`: `451 4.7.1`, the default, or accept with
 //! `X-Sendguard: error KIND`), and the daemon keeps running.
 
+mod campaign;
 mod config;
+pub mod control;
 mod header;
 mod listener;
 mod metrics;
@@ -44,11 +57,16 @@ use indymilter::{
 };
 use tracing::{info, warn};
 
-pub use self::config::{MilterConfig, OnError, DEFAULT_REJECT_TEXT, DEFAULT_TEMPFAIL_TEXT};
+pub use self::config::{
+    CampaignSettings, MilterConfig, OnError, DEFAULT_CONTROL_SOCKET, DEFAULT_REJECT_TEXT,
+    DEFAULT_TEMPFAIL_TEXT,
+};
 pub use self::metrics::serve_metrics;
 pub use self::socket::SocketSpec;
 
+use self::campaign::Campaign;
 use self::metrics::{ErrorKind, Metrics};
+use crate::campaign::{Fingerprint, Observation, Outcome};
 use crate::{Classifier, Verdict, Verdicted};
 
 /// Errors of the milter: configuration, binding, models, serving.
@@ -291,6 +309,17 @@ pub struct Milter {
     policy: Arc<dyn Policy>,
     exempt_senders: Vec<String>,
     exempt_users: Vec<String>,
+    /// Campaign detection (`None`: `[campaign] enabled = false`).
+    campaign: Option<Arc<Campaign>>,
+}
+
+/// What a scan produced: the verdict (already combined with the breaker), the policy's action,
+/// the content verdict alone, and the breaker's outcome (when campaign detection is on).
+struct Scanned {
+    verdicted: Verdicted,
+    action: Action,
+    content: Verdict,
+    outcome: Option<Outcome>,
 }
 
 // The shared state crosses threads: every connection task and the scoring threads hold it.
@@ -324,11 +353,12 @@ impl Milter {
         Arc::new(Milter {
             exempt_senders: lower(&config.exempt_senders),
             exempt_users: lower(&config.exempt_users),
-            config,
             model: RwLock::new(Arc::new(Model::new(classifier))),
             model_path,
             metrics: Metrics::default(),
             policy,
+            campaign: Campaign::start(&config.campaign).map(Arc::new),
+            config,
         })
     }
 
@@ -412,7 +442,22 @@ impl Milter {
     /// The counters, the latency histogram and the model in Prometheus text format (0.0.4).
     pub fn metrics_text(&self) -> String {
         let m = self.model();
-        self.metrics.render(&m.version, &m.checksum)
+        let mut text = self.metrics.render(&m.version, &m.checksum);
+        if let Some(c) = &self.campaign {
+            use std::fmt::Write as _;
+            let _ = write!(
+                text,
+                "# HELP sendguard_campaign_held_total Messages held by an open campaign breaker.\n\
+                 # TYPE sendguard_campaign_held_total counter\n\
+                 sendguard_campaign_held_total {}\n\
+                 # HELP sendguard_campaign_alerts_total Campaign breakers tripped (one alert each).\n\
+                 # TYPE sendguard_campaign_alerts_total counter\n\
+                 sendguard_campaign_alerts_total {}\n",
+                c.held(),
+                c.alerts()
+            );
+        }
+        text
     }
 
     /// The indymilter callbacks of this milter.
@@ -596,18 +641,42 @@ impl Milter {
                 .await;
         }
         if msg.oversize {
+            // Not scored, but still counted: an open breaker holds big messages too.
+            let mut value = format!("unscanned size>{}", self.config.max_message_bytes);
+            let mut action = Action::Accept;
+            let outcome = self
+                .campaign
+                .as_ref()
+                .map(|c| c.observe(&observation(&ctx, Fingerprint(0), None, String::new())));
+            if let Some(rule) = outcome.as_ref().and_then(Outcome::rule) {
+                value.push_str(&format!(" campaign={rule}"));
+                action = Action::Hold;
+            }
+            let enforced = if self.config.dry_run {
+                value.push_str(" dry-run");
+                Action::Accept
+            } else {
+                action
+            };
+            self.after_observe(outcome.as_ref()).await;
             self.metrics.unscanned();
-            self.metrics.action(Action::Accept);
-            let value = format!("unscanned size>{}", self.config.max_message_bytes);
+            self.metrics.action(enforced);
             log_unscored(&ctx, "unscanned", &value, started);
-            return self.act(cx, &ctx, Action::Accept, &value).await;
+            return self.act(cx, &ctx, enforced, &value).await;
         }
         let ctx = Arc::new(ctx);
         let scanned = self.scan(ctx.clone(), msg.raw).await;
         let elapsed = started.elapsed();
         self.metrics.scan_time(elapsed);
         match scanned {
-            Ok((verdicted, decided)) => {
+            Ok(Scanned {
+                verdicted,
+                action: decided,
+                content,
+                outcome,
+            }) => {
+                self.after_observe(outcome.as_ref()).await;
+                let campaign_rule = outcome.as_ref().and_then(Outcome::rule);
                 let action = if decided == Action::Reject && !self.config.reject {
                     Action::Hold
                 } else {
@@ -621,7 +690,8 @@ impl Milter {
                 let class = header::header_class(&verdicted);
                 self.metrics.scored(verdicted.decision.verdict, class);
                 self.metrics.action(enforced);
-                let value = header::verdict_value(&verdicted, action, self.config.dry_run);
+                let value =
+                    header::verdict_value(&verdicted, action, self.config.dry_run, campaign_rule);
                 let reasons: Vec<&str> = verdicted
                     .reasons
                     .iter()
@@ -635,6 +705,8 @@ impl Milter {
                     sender = %ctx.sender,
                     rcpts = ctx.recipients.len(),
                     verdict = %verdicted.decision.verdict,
+                    content_verdict = %content,
+                    campaign = %campaign_rule.map_or("-", |r| r.as_str()),
                     class = %class.name(),
                     score = format_args!("{:.3}", verdicted.scores.probability(class)),
                     suspicion = format_args!("{:.2}", verdicted.decision.suspicion),
@@ -674,22 +746,49 @@ impl Milter {
 
     /// Scores on a blocking thread under the timeout; explains flagged messages; asks the
     /// policy.
-    async fn scan(
-        &self,
-        ctx: Arc<MessageContext>,
-        raw: Vec<u8>,
-    ) -> Result<(Verdicted, Action), ScanError> {
+    async fn scan(&self, ctx: Arc<MessageContext>, raw: Vec<u8>) -> Result<Scanned, ScanError> {
         let model = self.model();
         let policy = self.policy.clone();
         let reasons = self.config.reasons;
+        let campaign = self.campaign.clone();
         let job = tokio::task::spawn_blocking(move || {
             let classifier = &model.classifier;
-            let mut verdicted = classifier.score(&raw)?;
+            let tracked = campaign.is_some();
+            let (mut verdicted, seen) = classifier.score_with(&raw, |view, scores, decision| {
+                let verdicted = Verdicted {
+                    scores,
+                    decision,
+                    message_id: view.message_id.clone(),
+                    reasons: Vec::new(),
+                };
+                let seen = tracked.then(|| {
+                    (
+                        Fingerprint::of(&view.subject, &view.text),
+                        view.subject.clone(),
+                    )
+                });
+                (verdicted, seen)
+            })?;
             if verdicted.decision.verdict > Verdict::Pass && reasons > 0 {
                 verdicted = classifier.explain(&raw, reasons)?;
             }
+            let content = verdicted.decision.verdict;
+            let outcome = match (campaign, seen) {
+                (Some(c), Some((fingerprint, subject))) => {
+                    let obs = observation(&ctx, fingerprint, Some(&verdicted.decision), subject);
+                    let outcome = c.observe(&obs);
+                    verdicted.decision.verdict = crate::campaign::combine(content, &outcome);
+                    Some(outcome)
+                }
+                _ => None,
+            };
             let action = policy.decide(&ctx, &verdicted);
-            Ok::<_, crate::Error>((verdicted, action))
+            Ok::<_, crate::Error>(Scanned {
+                verdicted,
+                action,
+                content,
+                outcome,
+            })
         });
         let timeout = Duration::from_millis(self.config.scan_timeout_ms);
         match tokio::time::timeout(timeout, job).await {
@@ -714,6 +813,57 @@ impl Milter {
             }),
             Ok(Ok(Ok(done))) => Ok(done),
         }
+    }
+
+    /// Saves the campaign state after a trip (before the MTA is answered), or in the
+    /// background when the save interval has passed.
+    async fn after_observe(&self, outcome: Option<&Outcome>) {
+        let Some(c) = &self.campaign else { return };
+        if c.state_file().is_none() {
+            return;
+        }
+        let c = c.clone();
+        if outcome.is_some_and(|o| o.alert().is_some()) {
+            let _ = tokio::task::spawn_blocking(move || c.save()).await;
+        } else if c.save_due() {
+            tokio::task::spawn_blocking(move || c.save());
+        }
+    }
+
+    /// Writes the campaign state file now (no-op without one). Blocking; `serve` calls it at
+    /// shutdown.
+    pub fn save_campaign_state(&self) {
+        if let Some(c) = &self.campaign {
+            c.save();
+        }
+    }
+
+    /// Campaign alerts raised since start (one per incident).
+    pub fn campaign_alerts(&self) -> u64 {
+        self.campaign.as_ref().map_or(0, |c| c.alerts())
+    }
+
+    /// Every tracked sender with live state, open breakers first (`None`: campaign detection
+    /// is off).
+    pub fn senders(&self) -> Option<Vec<crate::campaign::SenderSummary>> {
+        self.campaign.as_ref().map(|c| c.senders())
+    }
+
+    /// Everything about one sender (`None`: unknown, or campaign detection is off).
+    pub fn sender(&self, key: &str) -> Option<crate::campaign::SenderDetail> {
+        self.campaign.as_ref().and_then(|c| c.sender(key))
+    }
+
+    /// Closes a sender's breaker (tripped or blocked) and saves the state. Blocking. Whether
+    /// the sender was known.
+    pub fn release_sender(&self, key: &str) -> bool {
+        self.campaign.as_ref().is_some_and(|c| c.release(key))
+    }
+
+    /// Holds every further message of a sender until released, and saves the state.
+    /// Blocking. False when campaign detection is off.
+    pub fn block_sender(&self, key: &str) -> bool {
+        self.campaign.as_ref().map(|c| c.block(key)).is_some()
     }
 
     /// Tells the MTA: header (accept, hold), quarantine (hold), reply code (reject, tempfail).
@@ -768,6 +918,27 @@ impl Milter {
             warn!(error = %e, "cannot set the tempfail reply; answering a plain tempfail");
         }
         Status::Tempfail
+    }
+}
+
+/// The tracker's view of one message.
+fn observation(
+    ctx: &MessageContext,
+    fingerprint: Fingerprint,
+    decision: Option<&crate::Decision>,
+    subject: String,
+) -> Observation {
+    Observation {
+        at: crate::campaign::store::now_unix(),
+        sender: crate::campaign::sender_key(ctx.auth_user.as_deref(), &ctx.sender),
+        sender_domain: crate::campaign::domain_of(&ctx.sender),
+        recipients: ctx.recipients.clone(),
+        fingerprint,
+        verdict: decision.map_or(Verdict::Pass, |d| d.verdict),
+        class: decision.map_or(crate::Class::Ham, |d| d.flagged_class),
+        suspicion: decision.map_or(0.0, |d| d.suspicion),
+        subject,
+        queue_id: ctx.queue_id.clone(),
     }
 }
 
@@ -872,6 +1043,21 @@ pub async fn serve(
         }));
     }
     tasks.push(tokio::spawn(reload_on_hangup(milter.clone(), hangup)));
+    // The admin socket: a failure is logged, the milter runs without it (mail matters more).
+    let mut control_file = None;
+    if let (Some(_), Some(path)) = (&milter.campaign, &milter.config.campaign.control_socket) {
+        match control::bind(path) {
+            Ok((l, guard)) => {
+                control_file = Some(guard);
+                tasks.push(tokio::spawn(control::serve_control(milter.clone(), l)));
+            }
+            Err(e) => warn!(
+                control_socket = %path.display(),
+                error = %e,
+                "cannot listen on the control socket; `sendguard senders` will not work"
+            ),
+        }
+    }
     let (version, checksum) = milter.model_info();
     info!(
         socket = %socket,
@@ -916,7 +1102,10 @@ pub async fn serve(
     for t in tasks {
         t.abort();
     }
+    let m = milter.clone();
+    let _ = tokio::task::spawn_blocking(move || m.save_campaign_state()).await;
     drop(socket_file);
+    drop(control_file);
     result.map_err(MilterError::Serve)
 }
 

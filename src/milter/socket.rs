@@ -146,6 +146,16 @@ pub(crate) async fn bind(
     }
 }
 
+/// Binds a Unix socket at `path` (a stale file removed first, as for the milter socket) with
+/// permissions `mode`; the guard removes the file when dropped.
+pub(crate) fn bind_unix(path: &Path, mode: u32) -> std::io::Result<(UnixListener, SocketFile)> {
+    remove_stale(path)?;
+    let listener = UnixListener::bind(path)?;
+    let guard = SocketFile(path.to_path_buf());
+    set_mode(path, mode)?;
+    Ok((listener, guard))
+}
+
 fn remove_stale(path: &Path) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     use std::os::unix::fs::FileTypeExt;

@@ -5,7 +5,10 @@ mod eval;
 #[cfg(feature = "milter")]
 mod milter;
 mod postfix;
+mod replay;
 mod score;
+#[cfg(feature = "milter")]
+mod senders;
 mod train;
 
 use std::process::ExitCode;
@@ -45,6 +48,13 @@ enum Command {
     #[cfg(feature = "milter")]
     #[command(after_help = milter::MILTER_HELP)]
     Milter(milter::Args),
+    /// Replay the incident on simulated time through the campaign breaker: scam delivered, time to containment, legitimate mail held.
+    #[command(after_help = replay::REPLAY_HELP)]
+    Replay(replay::Args),
+    /// The running milter's campaign breaker: list senders, show one, release or block it.
+    #[cfg(feature = "milter")]
+    #[command(after_help = senders::SENDERS_HELP)]
+    Senders(senders::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +66,9 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args).map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "milter")]
         Command::Milter(args) => milter::run(args),
+        Command::Replay(args) => replay::run(args),
+        #[cfg(feature = "milter")]
+        Command::Senders(args) => senders::run(args),
     };
     match result {
         Ok(code) => code,

@@ -16,6 +16,13 @@ The milter scores each message at end-of-message, adds an X-Sendguard header and
 lose mail: on_error = tempfail (451 4.7.1, the default) or accept. Every setting is documented
 in contrib/sendguard.toml; flags override the config file.
 
+Campaign detection ([campaign] in the config, on by default): each sender (the SASL user, else
+the envelope sender) is watched over 10 min, 1 h and 24 h; when one turns into a campaign (one
+letter to many domains, far more recipients than its learned peak, or two fraud holds in a
+row) every further message from it is held, one WARN line (and the optional alert_command)
+reports the incident, and `sendguard senders list|show|release|block` acts on the running
+daemon through its control socket. state_file keeps open breakers across restarts.
+
 Logging: one line per message on standard error; RUST_LOG sets the level (default info).
 
 Signals:
