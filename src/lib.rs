@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod campaign;
+mod civil;
 pub mod corpus;
 pub mod cues;
 pub mod features;

@@ -715,16 +715,7 @@ fn dates(at: u64) -> (String, String) {
     let days = at / DAY;
     let secs = at % DAY;
     let wd = WD[(days % 7) as usize];
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::civil::civil_from_days(days as i64);
     let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
     (
         format!(
