@@ -85,15 +85,7 @@ send() {
 }
 
 # The queue each listed message is in, as "ID QUEUE" lines sorted by ID.
-queue_state() {
-  postqueue -j | python3 -c '
-import json, sys
-for line in sys.stdin:
-    if line.strip():
-        e = json.loads(line)
-        print(e["queue_id"], e["queue_name"])
-' | sort
-}
+queue_state() { bash "$here/sandbox.sh" queue; }
 
 # Wait until every "ID QUEUE" pair given is what postqueue -j shows.
 wait_for() {
