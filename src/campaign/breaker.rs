@@ -42,6 +42,10 @@ impl std::fmt::Display for Rule {
 pub enum Outcome {
     /// The breaker is closed for this sender.
     Allow,
+    /// The breaker is closed and the message is a *lone* hold-level spam verdict: the sender
+    /// had no other hold-level verdict in the day window and trips no rule, so the message is
+    /// delivered tagged instead of held (`tag_lone_spam`; see [`super::combine`]).
+    LoneSpam,
     /// The breaker is open (tripped or blocked): hold the message.
     Hold {
         /// The rule that opened it.
@@ -60,8 +64,18 @@ impl Outcome {
     /// The rule, when held.
     pub fn rule(&self) -> Option<Rule> {
         match self {
-            Outcome::Allow => None,
+            Outcome::Allow | Outcome::LoneSpam => None,
             Outcome::Hold { rule, .. } => Some(*rule),
+        }
+    }
+
+    /// What the campaign layer did, for headers and logs: the rule's name when held,
+    /// `lone-spam` when a lone spam hold was lowered to tag, `None` when it added nothing.
+    pub fn label(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Allow => None,
+            Outcome::LoneSpam => Some("lone-spam"),
+            Outcome::Hold { rule, .. } => Some(rule.as_str()),
         }
     }
 
@@ -69,7 +83,7 @@ impl Outcome {
     pub fn alert(&self) -> Option<&Alert> {
         match self {
             Outcome::Hold { alert, .. } => alert.as_deref(),
-            Outcome::Allow => None,
+            Outcome::Allow | Outcome::LoneSpam => None,
         }
     }
 }

@@ -16,6 +16,11 @@
 //! | [`Rule::Volume`] | recipients in the hour window exceed `max(volume_floor, volume_multiplier × learned peak hour)` | 100, 10× |
 //! | [`Rule::HoldStreak`] | `hold_streak` messages in a row with a hold-or-reject verdict of a class in `hold_streak_classes` | 2, fraud and phishing |
 //!
+//! The other way round, a sender behaving normally gets the benefit of the doubt for one
+//! spam-looking message a day: a lone hold-level spam verdict is delivered tagged
+//! ([`Outcome::LoneSpam`], `tag_lone_spam`). Fraud, phishing and reject-level verdicts are
+//! never lowered.
+//!
 //! A *recipient organisation* is an external domain, except that each free-mail mailbox counts
 //! as one of its own (`freemail_mailbox_spread`): one letter to twenty strangers at gmail.com is
 //! as much a spray as one letter to twenty companies, and the incident behind sendguard went
@@ -68,13 +73,14 @@ pub use self::breaker::{Alert, Incident, Outcome, Rule, Totals, WindowTotals};
 pub use self::fingerprint::Fingerprint;
 
 /// The verdict the send path acts on: the message's own content verdict, raised to hold when the
-/// sender's breaker is open. The milter and `sendguard replay` both decide through this one
+/// sender's breaker is open, and lowered from hold to tag for a lone spam verdict
+/// ([`Outcome::LoneSpam`]). The milter and `sendguard replay` both decide through this one
 /// function, so a replay measures what the daemon does.
 pub fn combine(content: crate::Verdict, outcome: &Outcome) -> crate::Verdict {
-    if outcome.is_hold() {
-        content.max(crate::Verdict::Hold)
-    } else {
-        content
+    match outcome {
+        Outcome::Hold { .. } => content.max(crate::Verdict::Hold),
+        Outcome::LoneSpam if content == crate::Verdict::Hold => crate::Verdict::Tag,
+        Outcome::LoneSpam | Outcome::Allow => content,
     }
 }
 use self::window::{Counts, RecentSet, Ring};
@@ -139,6 +145,14 @@ pub struct CampaignConfig {
     /// Flagged classes whose hold-level verdicts count toward the streak. Default fraud,
     /// phishing (spam-scored mail is often a user's own newsletter, misjudged).
     pub hold_streak_classes: Vec<Class>,
+    /// Deliver a *lone* spam verdict tagged instead of holding it: a message whose content
+    /// verdict is hold (not reject) with spam as its class, from a sender whose breaker is
+    /// closed, that trips no rule and had no other hold-level verdict in the day window. A
+    /// second one within the day is held as the content verdict says, and spam sent in volume
+    /// trips the spread or volume rule. Fraud and phishing are never lowered: one of those
+    /// letters does harm, and the spam/ham border is where the content model's false positives
+    /// sit (ham held on dev: a forwarded chain letter, a coupon mail). Default true.
+    pub tag_lone_spam: bool,
     /// Days of peaks the baseline keeps. Default 35 (a weekly and a monthly rhythm).
     pub baseline_days: u32,
     /// Completed days with mail before a baseline is used. Default 1.
@@ -177,6 +191,7 @@ impl Default for CampaignConfig {
             volume_multiplier: 10.0,
             hold_streak: 2,
             hold_streak_classes: vec![Class::Fraud, Class::Phishing],
+            tag_lone_spam: true,
             baseline_days: 35,
             baseline_min_days: 1,
             release_grace_s: 7200,
@@ -652,7 +667,15 @@ impl Tracker {
         let Some((rule, reason)) = fired else {
             st.baseline
                 .learn(at, totals.hour.recipients, totals.short.messages);
-            return Outcome::Allow;
+            let lone_spam = c.tag_lone_spam
+                && obs.verdict == Verdict::Hold
+                && obs.class == Class::Spam
+                && totals.day.hold_level <= 1;
+            return if lone_spam {
+                Outcome::LoneSpam
+            } else {
+                Outcome::Allow
+            };
         };
         let alert = Alert {
             sender: obs.sender.clone(),

@@ -580,3 +580,67 @@ fn combine_raises_to_hold_only_when_the_breaker_is_open() {
     // An open breaker never softens a reject.
     assert_eq!(combine(Verdict::Reject, &hold), Verdict::Reject);
 }
+
+#[test]
+fn a_lone_spam_hold_is_tagged_and_a_second_within_the_day_is_held() {
+    use crate::Verdict as V;
+    let mut t = tracker();
+    let s = "erin@corp.example";
+    let r = vec!["friend@gmail.com".to_string()];
+    let send = |at: u64, verdict, class, t: &mut Tracker| {
+        let mut o = mail(at, s, &r, unique_fp(at), at);
+        o.verdict = verdict;
+        o.class = class;
+        t.observe(&o)
+    };
+    // Ordinary mail, then one spam-looking forward: delivered tagged.
+    assert_eq!(send(1000, V::Pass, Class::Ham, &mut t), Outcome::Allow);
+    let lone = send(2000, V::Hold, Class::Spam, &mut t);
+    assert_eq!(lone, Outcome::LoneSpam);
+    assert_eq!(lone.label(), Some("lone-spam"));
+    assert_eq!(combine(V::Hold, &lone), V::Tag);
+    // A second hold-level verdict the same day: the content verdict stands.
+    assert_eq!(
+        send(2000 + 6 * 3600, V::Hold, Class::Spam, &mut t),
+        Outcome::Allow
+    );
+    // Over a day later, with nothing in between: lone again.
+    assert_eq!(
+        send(2000 + 6 * 3600 + DAY + 3600, V::Hold, Class::Spam, &mut t),
+        Outcome::LoneSpam
+    );
+    // Never for fraud, phishing or reject-level spam, even alone.
+    for (i, (verdict, class)) in [
+        (V::Hold, Class::Fraud),
+        (V::Hold, Class::Phishing),
+        (V::Reject, Class::Spam),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut fresh = tracker();
+        let mut o = mail(5000, &format!("u{i}@corp.example"), &r, unique_fp(9), 9);
+        o.verdict = verdict;
+        o.class = class;
+        assert_eq!(fresh.observe(&o), Outcome::Allow, "{verdict:?} {class:?}");
+    }
+    // Switched off: the content verdict stands.
+    let mut strict = Tracker::new(CampaignConfig {
+        tag_lone_spam: false,
+        ..CampaignConfig::default()
+    })
+    .unwrap();
+    let mut o = mail(5000, s, &r, unique_fp(9), 9);
+    o.verdict = V::Hold;
+    o.class = Class::Spam;
+    assert_eq!(strict.observe(&o), Outcome::Allow);
+}
+
+#[test]
+fn combine_lowers_only_a_hold_for_lone_spam() {
+    use crate::Verdict as V;
+    assert_eq!(combine(V::Hold, &Outcome::LoneSpam), V::Tag);
+    assert_eq!(combine(V::Reject, &Outcome::LoneSpam), V::Reject);
+    assert_eq!(combine(V::Pass, &Outcome::LoneSpam), V::Pass);
+    assert_eq!(combine(V::Tag, &Outcome::LoneSpam), V::Tag);
+}

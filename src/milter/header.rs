@@ -40,7 +40,7 @@ pub(crate) fn verdict_value(
     v: &Verdicted,
     action: Action,
     dry_run: bool,
-    campaign: Option<crate::campaign::Rule>,
+    campaign: Option<&str>,
 ) -> String {
     let class = header_class(v);
     let mut out = format!(
@@ -53,8 +53,8 @@ pub(crate) fn verdict_value(
     if action != Action::for_verdict(v.decision.verdict) {
         let _ = write!(out, " action={}", action.as_str());
     }
-    if let Some(rule) = campaign {
-        let _ = write!(out, " campaign={rule}");
+    if let Some(label) = campaign {
+        let _ = write!(out, " campaign={label}");
     }
     if dry_run {
         out.push_str(" dry-run");

@@ -676,7 +676,7 @@ impl Milter {
                 outcome,
             }) => {
                 self.after_observe(outcome.as_ref()).await;
-                let campaign_rule = outcome.as_ref().and_then(Outcome::rule);
+                let campaign_rule = outcome.as_ref().and_then(Outcome::label);
                 let action = if decided == Action::Reject && !self.config.reject {
                     Action::Hold
                 } else {
@@ -706,7 +706,7 @@ impl Milter {
                     rcpts = ctx.recipients.len(),
                     verdict = %verdicted.decision.verdict,
                     content_verdict = %content,
-                    campaign = %campaign_rule.map_or("-", |r| r.as_str()),
+                    campaign = %campaign_rule.unwrap_or("-"),
                     class = %class.name(),
                     score = format_args!("{:.3}", verdicted.scores.probability(class)),
                     suspicion = format_args!("{:.2}", verdicted.decision.suspicion),
