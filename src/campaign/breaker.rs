@@ -109,6 +109,9 @@ pub struct Totals {
     pub distinct_domains_exact: bool,
     /// Messages whose content verdict was hold or reject.
     pub hold_level: u32,
+    /// Messages whose content verdict was tag or above (includes `hold_level`).
+    #[serde(default)]
+    pub flagged: u32,
 }
 
 /// Counts over the short window, the hour and the day.

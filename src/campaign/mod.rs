@@ -6,8 +6,9 @@
 //!
 //! Per sender (the SASL user, else the envelope sender: [`sender_key`]) the tracker keeps
 //! sliding windows of messages, recipients, external and free-mail recipients, distinct external
-//! domains and hold-level verdicts ([`window`]); near-duplicate [`Fingerprint`] clusters with the
-//! distinct recipient organisations each reached in the short window; and a learned
+//! domains, and of the content scores: messages flagged (tag or above) and hold-level verdicts
+//! ([`window`]); near-duplicate [`Fingerprint`] clusters with the distinct recipient
+//! organisations each reached in the short window; and a learned
 //! [`baseline`] of the sender's peaks over the last weeks. The breaker trips on the first of:
 //!
 //! | rule | fires when | default |
@@ -388,6 +389,7 @@ impl Live {
             },
             distinct_domains_exact: domains && self.domains.exact_within(at, window_s),
             hold_level: counts.hold_level,
+            flagged: counts.flagged,
         };
         WindowTotals {
             short: make(
@@ -569,6 +571,7 @@ impl Tracker {
         let mut counts = Counts {
             messages: 1,
             hold_level: u32::from(obs.verdict >= Verdict::Hold),
+            flagged: u32::from(obs.verdict >= Verdict::Tag),
             ..Counts::default()
         };
         let ci = cluster_for(live, obs, c);

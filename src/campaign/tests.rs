@@ -644,3 +644,25 @@ fn combine_lowers_only_a_hold_for_lone_spam() {
     assert_eq!(combine(V::Pass, &Outcome::LoneSpam), V::Pass);
     assert_eq!(combine(V::Tag, &Outcome::LoneSpam), V::Tag);
 }
+
+#[test]
+fn windows_count_flagged_and_hold_level_verdicts() {
+    use crate::Verdict as V;
+    let mut t = tracker();
+    let s = "fay@corp.example";
+    let r = vec!["a@b.example".to_string()];
+    for (i, v) in [V::Pass, V::Tag, V::Hold, V::Pass].into_iter().enumerate() {
+        let mut o = mail(1000 + i as u64 * 60, s, &r, unique_fp(i as u64), i as u64);
+        o.verdict = v;
+        o.class = Class::Fraud;
+        t.observe(&o);
+    }
+    let d = t.sender(s, 1300).expect("known");
+    for w in [d.counts.short, d.counts.hour, d.counts.day] {
+        assert_eq!((w.messages, w.flagged, w.hold_level), (4, 2, 1), "{w:?}");
+    }
+    // Two hours later the short and hour windows are empty, the day still counts them.
+    let d = t.sender(s, 1300 + 2 * 3600).expect("known");
+    assert_eq!(d.counts.hour.flagged, 0);
+    assert_eq!(d.counts.day.flagged, 2);
+}

@@ -108,6 +108,9 @@ pub struct Counts {
     pub freemail: u32,
     /// Messages whose content verdict was hold or reject.
     pub hold_level: u32,
+    /// Messages whose content verdict was tag or above (state saved before this field: 0).
+    #[serde(default)]
+    pub flagged: u32,
 }
 
 impl AddAssign for Counts {
@@ -117,6 +120,7 @@ impl AddAssign for Counts {
         self.external = self.external.saturating_add(o.external);
         self.freemail = self.freemail.saturating_add(o.freemail);
         self.hold_level = self.hold_level.saturating_add(o.hold_level);
+        self.flagged = self.flagged.saturating_add(o.flagged);
     }
 }
 

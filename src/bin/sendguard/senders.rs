@@ -164,8 +164,8 @@ fn detail(d: &SenderDetail) -> String {
     let mut out = list_table(std::slice::from_ref(&d.summary));
     out.push('\n');
     out.push_str(&format!(
-        "{:<12} {:>8} {:>10} {:>9} {:>9} {:>8} {:>9}\n",
-        "WINDOW", "MESSAGES", "RECIPIENTS", "EXTERNAL", "FREEMAIL", "DOMAINS", "HOLD-LVL"
+        "{:<12} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
+        "WINDOW", "MESSAGES", "RECIPIENTS", "EXTERNAL", "FREEMAIL", "DOMAINS", "FLAGGED", "HOLD-LVL"
     ));
     for (name, t) in [
         ("short", &d.counts.short),
@@ -173,7 +173,7 @@ fn detail(d: &SenderDetail) -> String {
         ("day", &d.counts.day),
     ] {
         out.push_str(&format!(
-            "{:<12} {:>8} {:>10} {:>9} {:>8.0}% {:>7}{} {:>9}\n",
+            "{:<12} {:>8} {:>10} {:>9} {:>8.0}% {:>7}{} {:>8} {:>9}\n",
             format!("{name}/{}s", t.window_s),
             t.messages,
             t.recipients,
@@ -181,6 +181,7 @@ fn detail(d: &SenderDetail) -> String {
             t.freemail_share * 100.0,
             t.distinct_domains,
             if t.distinct_domains_exact { " " } else { "+" },
+            t.flagged,
             t.hold_level,
         ));
     }
