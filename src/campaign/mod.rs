@@ -61,6 +61,8 @@
 pub mod baseline;
 pub mod breaker;
 pub mod fingerprint;
+#[cfg(feature = "redis")]
+pub mod shared;
 pub mod store;
 pub mod window;
 

@@ -167,7 +167,7 @@ fn adopt(mut saved: Tracker, mut fresh: Tracker) -> (Tracker, Loaded) {
 }
 
 /// Whether the saved rings, sets and baselines fit the new settings.
-fn same_shape(a: &CampaignConfig, b: &CampaignConfig) -> bool {
+pub(super) fn same_shape(a: &CampaignConfig, b: &CampaignConfig) -> bool {
     a.short_window_s == b.short_window_s
         && a.hour_window_s == b.hour_window_s
         && a.day_window_s == b.day_window_s

@@ -1,5 +1,6 @@
-//! The milter's side of campaign detection: the shared [`Tracker`] behind a mutex, the state
-//! file, and the alert (one WARN line, and the optional command).
+//! The milter's side of campaign detection: the [`Tracker`] behind a mutex and the state
+//! file, or the state shared with other MTAs in Redis ([`SharedTracker`]); and the alert (one
+//! WARN line, and the optional command).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -10,12 +11,22 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 use super::config::CampaignSettings;
+use crate::campaign::shared::{SharedError, SharedTracker};
 use crate::campaign::store::{self, now_unix};
 use crate::campaign::{Alert, Observation, Outcome, SenderDetail, SenderSummary, Tracker};
 
+/// Where the per-sender state lives.
+#[allow(clippy::large_enum_variant)] // one per daemon
+enum State {
+    /// In process (saved to `state_file` when one is set).
+    Local(Mutex<Tracker>),
+    /// In Redis, shared by several MTAs, with an in-process fallback.
+    Shared(SharedTracker),
+}
+
 /// The tracker and what goes with it; one per milter.
 pub(crate) struct Campaign {
-    tracker: Mutex<Tracker>,
+    state: State,
     settings: CampaignSettings,
     /// Serialises writers of the state file; holds the generation last written.
     written: Mutex<u64>,
@@ -32,6 +43,9 @@ impl Campaign {
     pub(crate) fn start(settings: &CampaignSettings) -> Option<Campaign> {
         if !settings.enabled {
             return None;
+        }
+        if let Some(url) = &settings.redis_url {
+            return Campaign::start_shared(settings, url);
         }
         let tracker = match &settings.state_file {
             Some(path) => match store::load(path, settings.detection.clone()) {
@@ -55,25 +69,77 @@ impl Campaign {
             error!("invalid [campaign] settings: campaign detection is OFF");
             return None;
         };
-        Some(Campaign {
-            tracker: Mutex::new(tracker),
+        Some(Campaign::with_state(
+            State::Local(Mutex::new(tracker)),
+            settings,
+        ))
+    }
+
+    /// The state in Redis at `url`. Redis being down at start is logged, not fatal: messages
+    /// are decided in process until it answers.
+    fn start_shared(settings: &CampaignSettings, url: &str) -> Option<Campaign> {
+        let shared = match SharedTracker::open(
+            url,
+            &settings.redis_prefix,
+            settings.detection.clone(),
+            Duration::from_millis(settings.redis_timeout_ms),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "invalid [campaign] settings: campaign detection is OFF");
+                return None;
+            }
+        };
+        match shared.ping() {
+            Ok(()) => info!(redis = %shared.target(), "campaign state shared in Redis"),
+            Err(e) => error!(
+                redis = %shared.target(),
+                error = %e,
+                "campaign state in Redis unreachable at start: deciding in process until it answers"
+            ),
+        }
+        Some(Campaign::with_state(State::Shared(shared), settings))
+    }
+
+    fn with_state(state: State, settings: &CampaignSettings) -> Campaign {
+        Campaign {
+            state,
             settings: settings.clone(),
             written: Mutex::new(0),
             generation: AtomicU64::new(0),
             last_save: Mutex::new(Instant::now()),
             alerts: AtomicU64::new(0),
             held: AtomicU64::new(0),
-        })
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tracker> {
-        self.tracker.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The in-process tracker (`None`: the state is in Redis).
+    fn local(&self) -> Option<std::sync::MutexGuard<'_, Tracker>> {
+        match &self.state {
+            State::Local(t) => Some(t.lock().unwrap_or_else(PoisonError::into_inner)),
+            State::Shared(_) => None,
+        }
+    }
+
+    /// The shared state's health: messages decided in process because Redis was unavailable,
+    /// and whether it answered last (`None`: the state is in process).
+    pub(crate) fn shared_health(&self) -> Option<(u64, bool)> {
+        match &self.state {
+            State::Shared(s) => Some((s.fallbacks(), s.is_up())),
+            State::Local(_) => None,
+        }
     }
 
     /// Records one message; on the message that trips a breaker, logs the alert and starts the
     /// alert command.
     pub(crate) fn observe(&self, obs: &Observation) -> Outcome {
-        let outcome = self.lock().observe(obs);
+        let outcome = match &self.state {
+            State::Local(t) => t
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .observe(obs),
+            State::Shared(s) => s.observe(obs),
+        };
         self.generation.fetch_add(1, Ordering::Relaxed);
         if outcome.is_hold() {
             self.held.fetch_add(1, Ordering::Relaxed);
@@ -128,7 +194,7 @@ impl Campaign {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Instant::now();
         let (bytes, generation) = {
-            let t = self.lock();
+            let Some(t) = self.local() else { return };
             let g = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
             (store::snapshot(&t, now_unix()), g)
         };
@@ -149,31 +215,57 @@ impl Campaign {
         self.settings.state_file.as_ref()
     }
 
-    /// Every sender with live state (see [`Tracker::senders`]).
-    pub(crate) fn senders(&self) -> Vec<SenderSummary> {
-        self.lock().senders(now_unix())
+    /// Every sender with live state (see [`Tracker::senders`]). Errors: Redis is unavailable.
+    pub(crate) fn senders(&self) -> Result<Vec<SenderSummary>, SharedError> {
+        match &self.state {
+            State::Local(t) => Ok(t
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .senders(now_unix())),
+            State::Shared(s) => s.senders(now_unix()),
+        }
     }
 
-    /// One sender.
-    pub(crate) fn sender(&self, key: &str) -> Option<SenderDetail> {
-        self.lock().sender(key, now_unix())
+    /// One sender. Errors: Redis is unavailable.
+    pub(crate) fn sender(&self, key: &str) -> Result<Option<SenderDetail>, SharedError> {
+        match &self.state {
+            State::Local(t) => Ok(t
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .sender(key, now_unix())),
+            State::Shared(s) => s.sender(key, now_unix()),
+        }
     }
 
-    /// Closes a sender's breaker and saves. Whether the sender was known.
-    pub(crate) fn release(&self, key: &str) -> bool {
-        let known = self.lock().release(key, now_unix());
+    /// Closes a sender's breaker and saves. Whether the sender was known. Errors: Redis is
+    /// unavailable (nothing changed).
+    pub(crate) fn release(&self, key: &str) -> Result<bool, SharedError> {
+        let known = match &self.state {
+            State::Local(t) => t
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .release(key, now_unix()),
+            State::Shared(s) => s.release(key, now_unix())?,
+        };
         if known {
             info!(sender = %key.to_lowercase(), "campaign breaker released by an administrator");
             self.save();
         }
-        known
+        Ok(known)
     }
 
-    /// Opens a sender's breaker and saves.
-    pub(crate) fn block(&self, key: &str) {
-        self.lock().block(key, now_unix());
+    /// Opens a sender's breaker and saves. Errors: Redis is unavailable (nothing changed).
+    pub(crate) fn block(&self, key: &str) -> Result<(), SharedError> {
+        match &self.state {
+            State::Local(t) => t
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .block(key, now_unix()),
+            State::Shared(s) => s.block(key, now_unix())?,
+        }
         warn!(sender = %key.to_lowercase(), "sender blocked by an administrator");
         self.save();
+        Ok(())
     }
 }
 

@@ -106,7 +106,10 @@ pub struct MilterConfig {
 /// | key | default | purpose |
 /// |---|---|---|
 /// | `enabled` | `true` | track senders and hold what an open breaker holds |
+/// | `state` | none | `redis://HOST:PORT/DB`: state shared by several MTAs in Redis; a path: as `state_file` |
 /// | `state_file` | none | JSON file keeping the state across restarts |
+/// | `redis_prefix` | `sendguard:campaign` | prefix of the Redis keys (several mail systems on one Redis) |
+/// | `redis_timeout_ms` | `200` | connect, read and write timeout; beyond it the message is decided in process |
 /// | `save_interval_secs` | `60` | at most this long between saves (trips, releases and blocks save at once) |
 /// | `alert_command` | none | argv run once per incident with the alert JSON on stdin |
 /// | `alert_timeout_secs` | `30` | the alert command is killed after this |
@@ -117,8 +120,16 @@ pub struct CampaignSettings {
     /// Whether senders are tracked at all. Default `true`.
     pub enabled: bool,
     /// Where the tracker is saved (JSON, written atomically). Default none: in memory only, a
-    /// restart closes every breaker.
+    /// restart closes every breaker. Exclusive with `redis_url`.
     pub state_file: Option<PathBuf>,
+    /// The state shared by several MTAs in Redis (`redis://[:PASSWORD@]HOST[:PORT][/DB]` or
+    /// `redis+unix:///PATH`), set by the `state` key. Default none. When Redis is unavailable
+    /// each message is decided in process ([`crate::campaign::shared`]).
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys. Default `sendguard:campaign`.
+    pub redis_prefix: String,
+    /// Connect, read and write timeout for Redis, in milliseconds. Default 200.
+    pub redis_timeout_ms: u64,
     /// Longest time between two saves of the state file while mail flows. Default 60 s.
     pub save_interval_secs: u64,
     /// A command run once per incident, with the alert as one JSON object on stdin: an argv
@@ -143,12 +154,42 @@ impl Default for CampaignSettings {
         CampaignSettings {
             enabled: true,
             state_file: None,
+            redis_url: None,
+            redis_prefix: crate::campaign::shared::DEFAULT_PREFIX.to_string(),
+            redis_timeout_ms: 200,
             save_interval_secs: 60,
             alert_command: None,
             alert_timeout_secs: 30,
             control_socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             detection: CampaignConfig::default(),
         }
+    }
+}
+
+impl CampaignSettings {
+    /// Sets where the state lives from `state`: a URL (`scheme://...`) is the Redis to share it
+    /// in, anything else the state file. Replaces both earlier settings (`--state` overrides
+    /// the config file). Errors: a URL whose scheme is not Redis's.
+    pub fn set_state(&mut self, state: &str) -> Result<(), String> {
+        if let Some((scheme, _)) = state.split_once("://") {
+            if !matches!(
+                scheme.to_ascii_lowercase().as_str(),
+                "redis" | "rediss" | "redis+unix" | "unix"
+            ) {
+                return Err(format!(
+                    "campaign state {}: not a redis:// URL nor a file path",
+                    crate::campaign::shared::redact(state)
+                ));
+            }
+            self.redis_url = Some(state.to_string());
+            self.state_file = None;
+        } else if state.is_empty() {
+            return Err("campaign state: empty".to_string());
+        } else {
+            self.state_file = Some(PathBuf::from(state));
+            self.redis_url = None;
+        }
+        Ok(())
     }
 }
 
@@ -165,6 +206,22 @@ impl TryFrom<toml::Table> for CampaignSettings {
                 .transpose()
         }
         let d = CampaignSettings::default();
+        let state = take::<String>(&mut t, "state")?;
+        let state_file = take::<PathBuf>(&mut t, "state_file")?;
+        let mut located = CampaignSettings {
+            state_file: state_file.clone(),
+            ..CampaignSettings::default()
+        };
+        if let Some(state) = &state {
+            if state_file.is_some() {
+                return Err(
+                    "campaign.state and campaign.state_file are exclusive: set one (state takes \
+                     a redis:// URL or a path)"
+                        .to_string(),
+                );
+            }
+            located.set_state(state)?;
+        }
         let control_socket = match take::<String>(&mut t, "control_socket")? {
             None => d.control_socket,
             Some(s) if s.is_empty() => None,
@@ -172,7 +229,10 @@ impl TryFrom<toml::Table> for CampaignSettings {
         };
         Ok(CampaignSettings {
             enabled: take(&mut t, "enabled")?.unwrap_or(d.enabled),
-            state_file: take(&mut t, "state_file")?,
+            state_file: located.state_file,
+            redis_url: located.redis_url,
+            redis_prefix: take(&mut t, "redis_prefix")?.unwrap_or(d.redis_prefix),
+            redis_timeout_ms: take(&mut t, "redis_timeout_ms")?.unwrap_or(d.redis_timeout_ms),
             save_interval_secs: take(&mut t, "save_interval_secs")?.unwrap_or(d.save_interval_secs),
             alert_command: take(&mut t, "alert_command")?,
             alert_timeout_secs: take(&mut t, "alert_timeout_secs")?.unwrap_or(d.alert_timeout_secs),
@@ -303,6 +363,26 @@ impl MilterConfig {
                 "intervals and timeouts must be positive".into(),
             );
         }
+        if self.campaign.redis_timeout_ms == 0 {
+            return bad("campaign.redis_timeout_ms", "must be positive".into());
+        }
+        if self.campaign.redis_prefix.is_empty() {
+            return bad("campaign.redis_prefix", "must not be empty".into());
+        }
+        if let Some(url) = &self.campaign.redis_url {
+            if self.campaign.state_file.is_some() {
+                return bad(
+                    "campaign.state",
+                    "a Redis URL and a state file are exclusive".into(),
+                );
+            }
+            if let Err(e) = redis::Client::open(url.as_str()) {
+                return bad(
+                    "campaign.state",
+                    format!("{}: {e}", crate::campaign::shared::redact(url)),
+                );
+            }
+        }
         if let Err(e) = self.campaign.detection.check() {
             return bad("campaign", e.to_string());
         }
@@ -418,6 +498,54 @@ spread_threshold = 5
     }
 
     #[test]
+    fn the_campaign_state_is_a_file_or_a_redis_url() {
+        let c = MilterConfig::from_toml(
+            "[campaign]\nstate = \"redis://127.0.0.1:6379/2\"\nredis_prefix = \"mx\"",
+        )
+        .unwrap();
+        assert_eq!(
+            c.campaign.redis_url.as_deref(),
+            Some("redis://127.0.0.1:6379/2")
+        );
+        assert_eq!(
+            (c.campaign.state_file, c.campaign.redis_prefix.as_str()),
+            (None, "mx")
+        );
+        let c =
+            MilterConfig::from_toml("[campaign]\nstate = \"/var/lib/sendguard/c.json\"").unwrap();
+        assert_eq!(
+            c.campaign.state_file,
+            Some(PathBuf::from("/var/lib/sendguard/c.json"))
+        );
+        assert_eq!(c.campaign.redis_url, None);
+        for (text, key) in [
+            (
+                "[campaign]\nstate = \"redis://h\"\nstate_file = \"/x\"",
+                "exclusive",
+            ),
+            ("[campaign]\nstate = \"http://h\"", "not a redis:// URL"),
+            (
+                "[campaign]\nstate = \"redis://h:notaport\"",
+                "campaign.state",
+            ),
+            ("[campaign]\nredis_timeout_ms = 0", "redis_timeout_ms"),
+        ] {
+            let e = MilterConfig::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        // --state replaces whichever the file set.
+        let mut s = CampaignSettings {
+            state_file: Some(PathBuf::from("/x")),
+            ..CampaignSettings::default()
+        };
+        s.set_state("redis://10.0.0.5").unwrap();
+        assert_eq!(
+            (s.state_file, s.redis_url.as_deref()),
+            (None, Some("redis://10.0.0.5"))
+        );
+    }
+
+    #[test]
     fn unknown_key_is_an_error_naming_it() {
         let e = MilterConfig::from_toml("dry_rnu = true").unwrap_err();
         assert!(e.to_string().contains("dry_rnu"), "{e}");
@@ -474,6 +602,8 @@ spread_threshold = 5
             "[campaign]",
             "enabled",
             "save_interval_secs",
+            "redis_prefix",
+            "redis_timeout_ms",
             "alert_timeout_secs",
             "control_socket",
             "short_window_s",

@@ -11,7 +11,9 @@
 //! anything else                       → {"ok":false,"error":"..."}
 //! ```
 //!
-//! Release and block are saved to the state file before the reply.
+//! Release and block are saved to the state file before the reply. With the state in Redis
+//! they are written there before the reply, and when Redis is unavailable every request is
+//! refused with the error (`ok` false) rather than acting on this MTA alone.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -82,38 +84,37 @@ impl Reply {
     }
 }
 
-/// Carries out one request on `milter` (blocking: release and block write the state file).
+/// Carries out one request on `milter` (blocking: release and block write the state file or
+/// Redis).
 pub fn handle(milter: &Milter, request: &Request) -> Reply {
-    let Some(_) = milter.campaign.as_ref() else {
+    let Some(campaign) = milter.campaign.as_ref() else {
         return Reply::error("campaign detection is off ([campaign] enabled = false)");
     };
-    match request {
-        Request::List => Reply {
+    let done = match request {
+        Request::List => campaign.senders().map(|s| Reply {
             ok: true,
-            senders: milter.senders(),
+            senders: Some(s),
             ..Reply::default()
-        },
-        Request::Show { sender } => match milter.sender(sender) {
+        }),
+        Request::Show { sender } => campaign.sender(sender).map(|d| match d {
             Some(d) => Reply {
                 ok: true,
                 sender: Some(Box::new(d)),
                 ..Reply::default()
             },
             None => Reply::error(format!("unknown sender {sender:?}")),
-        },
-        Request::Release { sender } => Reply {
+        }),
+        Request::Release { sender } => campaign.release(sender).map(|known| Reply {
             ok: true,
-            released: Some(milter.release_sender(sender)),
+            released: Some(known),
             ..Reply::default()
-        },
-        Request::Block { sender } => {
-            milter.block_sender(sender);
-            Reply {
-                ok: true,
-                ..Reply::default()
-            }
-        }
-    }
+        }),
+        Request::Block { sender } => campaign.block(sender).map(|()| Reply {
+            ok: true,
+            ..Reply::default()
+        }),
+    };
+    done.unwrap_or_else(|e| Reply::error(e.to_string()))
 }
 
 /// Binds the admin socket at `path` with mode 0600 (a stale file from a dead daemon is

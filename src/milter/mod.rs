@@ -456,6 +456,18 @@ impl Milter {
                 c.held(),
                 c.alerts()
             );
+            if let Some((fallbacks, up)) = c.shared_health() {
+                let _ = write!(
+                    text,
+                    "# HELP sendguard_campaign_state_fallback_total Messages decided in process because the shared campaign state (Redis) was unavailable.\n\
+                     # TYPE sendguard_campaign_state_fallback_total counter\n\
+                     sendguard_campaign_state_fallback_total {fallbacks}\n\
+                     # HELP sendguard_campaign_state_up Whether the shared campaign state (Redis) answered its last request.\n\
+                     # TYPE sendguard_campaign_state_up gauge\n\
+                     sendguard_campaign_state_up {}\n",
+                    u8::from(up)
+                );
+            }
         }
         text
     }
@@ -844,26 +856,36 @@ impl Milter {
     }
 
     /// Every tracked sender with live state, open breakers first (`None`: campaign detection
-    /// is off).
+    /// is off). Blocking. With the state in Redis, an unavailable Redis is logged and lists
+    /// nothing (the control socket reports the error instead).
     pub fn senders(&self) -> Option<Vec<crate::campaign::SenderSummary>> {
-        self.campaign.as_ref().map(|c| c.senders())
+        self.campaign
+            .as_ref()
+            .map(|c| logged(c.senders()).unwrap_or_default())
     }
 
-    /// Everything about one sender (`None`: unknown, or campaign detection is off).
+    /// Everything about one sender (`None`: unknown, campaign detection is off, or Redis is
+    /// unavailable, which is logged). Blocking.
     pub fn sender(&self, key: &str) -> Option<crate::campaign::SenderDetail> {
-        self.campaign.as_ref().and_then(|c| c.sender(key))
+        self.campaign
+            .as_ref()
+            .and_then(|c| logged(c.sender(key)).flatten())
     }
 
     /// Closes a sender's breaker (tripped or blocked) and saves the state. Blocking. Whether
-    /// the sender was known.
+    /// the sender was known (false, logged, when Redis is unavailable).
     pub fn release_sender(&self, key: &str) -> bool {
-        self.campaign.as_ref().is_some_and(|c| c.release(key))
+        self.campaign
+            .as_ref()
+            .is_some_and(|c| logged(c.release(key)).unwrap_or(false))
     }
 
     /// Holds every further message of a sender until released, and saves the state.
-    /// Blocking. False when campaign detection is off.
+    /// Blocking. False when campaign detection is off or Redis is unavailable (logged).
     pub fn block_sender(&self, key: &str) -> bool {
-        self.campaign.as_ref().map(|c| c.block(key)).is_some()
+        self.campaign
+            .as_ref()
+            .is_some_and(|c| logged(c.block(key)).is_some())
     }
 
     /// Tells the MTA: header (accept, hold), quarantine (hold), reply code (reject, tempfail).
@@ -919,6 +941,12 @@ impl Milter {
         }
         Status::Tempfail
     }
+}
+
+/// The value, or `None` with the error logged.
+fn logged<T>(r: Result<T, crate::campaign::shared::SharedError>) -> Option<T> {
+    r.map_err(|e| warn!(error = %e, "campaign state not available"))
+        .ok()
 }
 
 /// The tracker's view of one message.

@@ -21,7 +21,9 @@ the envelope sender) is watched over 10 min, 1 h and 24 h; when one turns into a
 letter to many domains, far more recipients than its learned peak, or two fraud holds in a
 row) every further message from it is held, one WARN line (and the optional alert_command)
 reports the incident, and `sendguard senders list|show|release|block` acts on the running
-daemon through its control socket. state_file keeps open breakers across restarts.
+daemon through its control socket. state_file keeps open breakers across restarts;
+state = \"redis://HOST:PORT/DB\" (or --state) shares the state between several MTAs, and when
+Redis is unavailable each message is decided in process (logged, counted in metrics).
 
 Logging: one line per message on standard error; RUST_LOG sets the level (default info).
 
@@ -53,6 +55,11 @@ pub struct Args {
     /// Only add headers; accept every message.
     #[arg(long)]
     dry_run: bool,
+    /// Where the campaign state lives: redis://HOST:PORT/DB shares it between MTAs in Redis,
+    /// a path keeps it in that file [default: the config's `[campaign] state` or `state_file`,
+    /// else in memory].
+    #[arg(long, value_name = "URL|PATH")]
+    state: Option<String>,
 }
 
 /// Runs `sendguard milter` until SIGTERM or SIGINT.
@@ -79,6 +86,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.metrics = args.metrics;
     }
     config.dry_run |= args.dry_run;
+    if let Some(state) = &args.state {
+        config
+            .campaign
+            .set_state(state)
+            .map_err(|e| anyhow::anyhow!("--state: {e}"))?;
+        config.validate().context("--state")?;
+    }
 
     let model_path = match &config.model {
         Some(p) => p.clone(),

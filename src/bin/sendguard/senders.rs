@@ -165,7 +165,14 @@ fn detail(d: &SenderDetail) -> String {
     out.push('\n');
     out.push_str(&format!(
         "{:<12} {:>8} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9}\n",
-        "WINDOW", "MESSAGES", "RECIPIENTS", "EXTERNAL", "FREEMAIL", "DOMAINS", "FLAGGED", "HOLD-LVL"
+        "WINDOW",
+        "MESSAGES",
+        "RECIPIENTS",
+        "EXTERNAL",
+        "FREEMAIL",
+        "DOMAINS",
+        "FLAGGED",
+        "HOLD-LVL"
     ));
     for (name, t) in [
         ("short", &d.counts.short),

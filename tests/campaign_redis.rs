@@ -1,0 +1,681 @@
+//! Campaign state shared in Redis, against a real redis-server: two trackers on one Redis are
+//! two MTAs. They count into one window and trip one breaker with one alert; the state
+//! survives a restart; a release or block through one is seen by the other; concurrent
+//! writers lose no count; an outage falls back in process without losing mail and keeps open
+//! breakers open. Two milters sharing a Redis do the same through the milter protocol.
+//!
+//! The server comes from `SENDGUARD_TEST_REDIS` (e.g. `redis://127.0.0.1:6379/15`; `.ci/run`
+//! starts one). Unset, the tests that need it say they were skipped and pass, unless
+//! `SENDGUARD_REQUIRE_REDIS=1`, when they fail. Each test uses its own key prefix.
+#![cfg(feature = "redis")]
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sendguard::campaign::shared::{SharedTracker, DEFAULT_TIMEOUT, RETRY_AFTER};
+use sendguard::campaign::{
+    domain_of, BreakerState, CampaignConfig, Fingerprint, Observation, Outcome, Rule,
+};
+use sendguard::{Class, Verdict};
+
+/// Timeout of the trackers on the test Redis: what is tested is sharing, not speed (a loaded
+/// CI machine must not turn a test into a fallback).
+const PATIENT: Duration = Duration::from_secs(2);
+const T0: u64 = 1_795_392_000; // a Monday, 00:00 UTC
+const TEMPLATE: u64 = 0x5a5a_1234_9876_c3c3;
+
+/// The test Redis, or `None` (skipped) when it is not configured.
+fn redis_url(test: &str) -> Option<String> {
+    let required = std::env::var("SENDGUARD_REQUIRE_REDIS").as_deref() == Ok("1");
+    let url = std::env::var("SENDGUARD_TEST_REDIS").unwrap_or_default();
+    if url.is_empty() {
+        assert!(
+            !required,
+            "SENDGUARD_REQUIRE_REDIS=1 but SENDGUARD_TEST_REDIS is not set"
+        );
+        eprintln!(
+            "{test}: skipped, SENDGUARD_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/15)"
+        );
+        return None;
+    }
+    let reachable = redis::Client::open(url.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+        .and_then(|mut c| redis::cmd("PING").exec(&mut c));
+    match reachable {
+        Ok(()) => Some(url),
+        Err(e) => {
+            assert!(
+                !required,
+                "SENDGUARD_REQUIRE_REDIS=1 but {url} does not answer: {e}"
+            );
+            eprintln!("{test}: skipped, {url} does not answer: {e}");
+            None
+        }
+    }
+}
+
+/// A key prefix of this test alone; its keys are deleted when dropped.
+struct Prefix {
+    url: String,
+    prefix: String,
+}
+
+impl Prefix {
+    fn new(url: &str, test: &str) -> Prefix {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Prefix {
+            url: url.to_string(),
+            prefix: format!("sendguard-test:{test}:{}:{nanos}", std::process::id()),
+        }
+    }
+
+    /// One MTA's tracker on this prefix.
+    fn mta(&self, config: &CampaignConfig) -> SharedTracker {
+        SharedTracker::open(&self.url, &self.prefix, config.clone(), PATIENT).unwrap()
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let Ok(mut con) = redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection())
+        else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query(&mut con)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _ = redis::cmd("DEL").arg(keys).exec(&mut con);
+        }
+    }
+}
+
+/// A small breaker: one letter to 5 organisations in 5 messages trips it; two fraud holds in a
+/// row too.
+fn small() -> CampaignConfig {
+    CampaignConfig {
+        spread_threshold: 5,
+        spread_min_messages: 5,
+        ..CampaignConfig::default()
+    }
+}
+
+/// Message `i` of a campaign from `sender`: the template, varied, to one new company.
+fn letter(sender: &str, i: u64, at: u64) -> Observation {
+    let fp = TEMPLATE ^ (1 << (i % 64)) ^ (1 << ((i * 7 + 3) % 64));
+    Observation {
+        at,
+        sender: sender.to_string(),
+        sender_domain: domain_of(&format!("{sender}@northwind.example")),
+        recipients: vec![format!("purchasing@firm{i}.example")],
+        fingerprint: Fingerprint(fp),
+        verdict: Verdict::Pass,
+        class: Class::Ham,
+        suspicion: -4.0,
+        subject: "Spring catalogue".to_string(),
+        queue_id: Some(format!("Q{i:05}")),
+    }
+}
+
+/// A hold-level fraud letter (two in a row trip the hold-streak rule).
+fn fraud(sender: &str, i: u64, at: u64) -> Observation {
+    Observation {
+        verdict: Verdict::Hold,
+        class: Class::Fraud,
+        suspicion: 3.0,
+        recipients: vec![format!("victim{i}@mail{i}.example")],
+        fingerprint: Fingerprint(0xdead_beef ^ i),
+        ..letter(sender, i, at)
+    }
+}
+
+fn alerted(o: &Outcome) -> bool {
+    o.alert().is_some()
+}
+
+#[test]
+fn two_mtas_count_into_one_breaker_that_trips_once() {
+    let Some(url) = redis_url("two_mtas_count_into_one_breaker_that_trips_once") else {
+        return;
+    };
+    let p = Prefix::new(&url, "trip-once");
+    let (a, b) = (p.mta(&small()), p.mta(&small()));
+
+    // The flood alternates between the two MTAs: neither sees 5 letters on its own before the
+    // fifth, yet the fifth trips the shared breaker.
+    let mut outcomes = Vec::new();
+    for i in 0..10u64 {
+        let mta = if i % 2 == 0 { &a } else { &b };
+        outcomes.push(mta.observe(&letter("dan", i, T0 + 60 + i * 10)));
+    }
+    for (i, o) in outcomes.iter().enumerate().take(4) {
+        assert_eq!(*o, Outcome::Allow, "message {i}");
+    }
+    assert_eq!(outcomes[4].rule(), Some(Rule::FingerprintSpread));
+    assert_eq!(outcomes.iter().filter(|o| alerted(o)).count(), 1);
+    assert!(outcomes[5..].iter().all(|o| o.is_hold() && !alerted(o)));
+    assert_eq!((a.fallbacks(), b.fallbacks()), (0, 0));
+
+    // Both MTAs list the same open breaker and the same counts.
+    let at = T0 + 200;
+    for mta in [&a, &b] {
+        let list = mta.senders(at).unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].sender, "dan");
+        assert_eq!(list[0].state, BreakerState::Tripped);
+        assert_eq!(list[0].short_messages, 10);
+        assert_eq!(list[0].held, 6);
+        let d = mta.sender("DAN", at).unwrap().unwrap();
+        assert_eq!(
+            d.incident.unwrap().alert.first_queue_id.as_deref(),
+            Some("Q00000")
+        );
+    }
+    assert!(a.sender("nobody", at).unwrap().is_none());
+}
+
+#[test]
+fn the_state_survives_a_restart_of_either_mta() {
+    let Some(url) = redis_url("the_state_survives_a_restart_of_either_mta") else {
+        return;
+    };
+    let p = Prefix::new(&url, "restart");
+    let a = p.mta(&small());
+    assert_eq!(a.observe(&letter("ann", 1, T0 + 10)), Outcome::Allow);
+    assert_eq!(a.observe(&letter("ann", 2, T0 + 20)), Outcome::Allow);
+    assert_eq!(a.observe(&fraud("eve", 1, T0 + 30)), Outcome::Allow);
+    assert!(alerted(&a.observe(&fraud("eve", 2, T0 + 40))));
+    drop(a);
+
+    // A new process: eve's breaker is still open, ann's counts are still there.
+    let again = p.mta(&small());
+    let held = again.observe(&letter("eve", 3, T0 + 50));
+    assert_eq!(held.rule(), Some(Rule::HoldStreak));
+    assert!(!alerted(&held));
+    let ann = again.sender("ann", T0 + 60).unwrap().unwrap();
+    assert_eq!(ann.counts.hour.messages, 2);
+    assert_eq!(ann.summary.state, BreakerState::Closed);
+}
+
+#[test]
+fn release_and_block_through_one_mta_are_seen_by_the_other() {
+    let Some(url) = redis_url("release_and_block_through_one_mta_are_seen_by_the_other") else {
+        return;
+    };
+    let p = Prefix::new(&url, "admin");
+    let (a, b) = (p.mta(&small()), p.mta(&small()));
+
+    a.block("Mallory", T0).unwrap();
+    let held = b.observe(&letter("mallory", 1, T0 + 10));
+    assert_eq!(held.rule(), Some(Rule::Blocked));
+    assert!(!alerted(&held));
+    assert!(a.release("mallory", T0 + 20).unwrap());
+    assert_eq!(b.observe(&letter("mallory", 2, T0 + 30)), Outcome::Allow);
+
+    // Tripped on one MTA, released through the other: the first lets the sender go on.
+    b.observe(&fraud("eve", 1, T0 + 40));
+    assert!(alerted(&b.observe(&fraud("eve", 2, T0 + 50))));
+    assert!(a.observe(&letter("eve", 3, T0 + 60)).is_hold());
+    assert!(a.release("eve", T0 + 70).unwrap());
+    assert_eq!(b.observe(&letter("eve", 4, T0 + 80)), Outcome::Allow);
+    assert_eq!(
+        b.sender("eve", T0 + 90).unwrap().unwrap().summary.state,
+        BreakerState::Grace
+    );
+    assert!(!a.release("nobody", T0 + 100).unwrap());
+}
+
+#[test]
+fn concurrent_mtas_lose_no_count_and_trip_once() {
+    let Some(url) = redis_url("concurrent_mtas_lose_no_count_and_trip_once") else {
+        return;
+    };
+    let p = Prefix::new(&url, "concurrent");
+    let config = CampaignConfig {
+        spread_threshold: 20,
+        spread_min_messages: 5,
+        volume_floor: 100_000,
+        ..CampaignConfig::default()
+    };
+    let mtas = [Arc::new(p.mta(&config)), Arc::new(p.mta(&config))];
+    // Two MTAs, four scanning threads each, 25 letters per thread to 200 companies.
+    let results: Vec<Outcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8u64)
+            .map(|t| {
+                let mta = mtas[(t % 2) as usize].clone();
+                s.spawn(move || {
+                    (0..25u64)
+                        .map(|k| mta.observe(&letter("dan", t * 25 + k, T0 + 60)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert_eq!(mtas[0].fallbacks() + mtas[1].fallbacks(), 0);
+    // Serialised by the transactions: 19 letters out, the 20th company trips, 181 held.
+    assert_eq!(results.iter().filter(|o| alerted(o)).count(), 1);
+    assert_eq!(results.iter().filter(|o| o.is_hold()).count(), 181);
+    let d = mtas[1].sender("dan", T0 + 61).unwrap().unwrap();
+    assert_eq!(d.counts.hour.messages, 200);
+    assert_eq!(d.incident.unwrap().held, 181);
+}
+
+#[test]
+fn an_unreachable_redis_falls_back_in_process_without_losing_mail() {
+    // Needs no server: nothing listens on the port of a listener just closed.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mta = SharedTracker::open(
+        &format!("redis://127.0.0.1:{port}/0"),
+        "sendguard-test:down",
+        small(),
+        DEFAULT_TIMEOUT,
+    )
+    .unwrap();
+    let started = Instant::now();
+    assert_eq!(mta.observe(&fraud("eve", 1, T0 + 10)), Outcome::Allow);
+    let tripped = mta.observe(&fraud("eve", 2, T0 + 20));
+    assert_eq!(tripped.rule(), Some(Rule::HoldStreak));
+    assert!(
+        alerted(&tripped),
+        "the fallback trips and alerts on its own"
+    );
+    assert!(mta.observe(&letter("eve", 3, T0 + 30)).is_hold());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(mta.fallbacks(), 3);
+    assert!(!mta.is_up());
+    // Administrator commands report the outage instead of acting on one MTA.
+    assert!(mta.senders(T0 + 40).is_err());
+    assert!(mta.block("mallory", T0 + 40).is_err());
+}
+
+#[test]
+fn a_redis_that_does_not_answer_costs_one_timeout_per_retry_period() {
+    // A server that accepts connections and never replies.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mta = SharedTracker::open(
+        &format!("redis://127.0.0.1:{port}/0"),
+        "sendguard-test:silent",
+        small(),
+        Duration::from_millis(100),
+    )
+    .unwrap();
+    let started = Instant::now();
+    assert_eq!(mta.observe(&letter("ann", 1, T0)), Outcome::Allow);
+    let first = started.elapsed();
+    assert!(
+        first >= Duration::from_millis(100) && first < Duration::from_secs(2),
+        "{first:?}"
+    );
+    let started = Instant::now();
+    for i in 2..50 {
+        mta.observe(&letter("ann", i, T0)); // the fallback's breaker trips at the fifth
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "no waiting while Redis is down"
+    );
+    assert_eq!(mta.fallbacks(), 49);
+    drop(silent);
+}
+
+/// A TCP relay to Redis that can be cut and restored, to make an outage for one MTA.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn to(upstream: String) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let open = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
+        let (up2, open2) = (up.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut open = open2.lock().unwrap();
+                for s in [&client, &server] {
+                    open.push(s.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, up, open }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn an_outage_keeps_open_breakers_and_writes_its_trips_back() {
+    let Some(url) = redis_url("an_outage_keeps_open_breakers_and_writes_its_trips_back") else {
+        return;
+    };
+    // redis://HOST:PORT/DB only (a relay needs TCP).
+    let Some((hostport, db)) = url
+        .strip_prefix("redis://")
+        .filter(|r| !r.contains('@'))
+        .map(|r| r.split_once('/').unwrap_or((r, "0")))
+    else {
+        eprintln!("an_outage_keeps_open_breakers_and_writes_its_trips_back: skipped, {url} is not redis://HOST:PORT/DB");
+        return;
+    };
+    let p = Prefix::new(&url, "outage");
+    let relay = Relay::to(hostport.to_string());
+    let a = SharedTracker::open(
+        &format!("redis://127.0.0.1:{}/{db}", relay.port),
+        &p.prefix,
+        small(),
+        PATIENT,
+    )
+    .unwrap();
+    let b = p.mta(&small());
+
+    // Erin's breaker trips on B; A sees it open.
+    b.observe(&fraud("erin", 1, T0 + 10));
+    assert!(alerted(&b.observe(&fraud("erin", 2, T0 + 20))));
+    assert!(a.observe(&letter("erin", 3, T0 + 30)).is_hold());
+
+    // Redis out of reach for A: erin stays held there; frank trips on A alone, with its alert.
+    relay.cut();
+    assert!(a.observe(&letter("erin", 4, T0 + 40)).is_hold());
+    assert_eq!(a.observe(&fraud("frank", 1, T0 + 50)), Outcome::Allow);
+    assert!(alerted(&a.observe(&fraud("frank", 2, T0 + 60))));
+    assert!(a.fallbacks() >= 3 && !a.is_up());
+    assert_eq!(b.observe(&letter("frank", 3, T0 + 70)), Outcome::Allow);
+
+    // Back: A writes frank's breaker to Redis, and B holds frank without a second alert.
+    relay.restore();
+    std::thread::sleep(RETRY_AFTER + Duration::from_millis(100));
+    assert_eq!(a.observe(&letter("gina", 1, T0 + 80)), Outcome::Allow);
+    assert!(a.is_up());
+    let held = b.observe(&letter("frank", 4, T0 + 90));
+    assert_eq!(held.rule(), Some(Rule::HoldStreak));
+    assert!(!alerted(&held));
+    let tripped: Vec<String> = b
+        .senders(T0 + 100)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.state == BreakerState::Tripped)
+        .map(|s| s.sender)
+        .collect();
+    assert_eq!(tripped, ["erin", "frank"]);
+
+    // Redis restarted (connections dropped, back at once): the stale pooled connection is
+    // replaced, no message falls back.
+    let before = a.fallbacks();
+    relay.cut();
+    relay.restore();
+    assert_eq!(a.observe(&letter("gina", 2, T0 + 110)), Outcome::Allow);
+    assert_eq!(a.fallbacks(), before);
+    assert_eq!(
+        b.sender("gina", T0 + 120)
+            .unwrap()
+            .unwrap()
+            .counts
+            .hour
+            .messages,
+        2
+    );
+}
+
+/// Two milters (two MTAs) on one Redis, through the milter protocol.
+#[cfg(feature = "milter")]
+mod milters {
+    use std::net::SocketAddr;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, OnceLock};
+
+    use indymilter_test::{EomAction, EomActions, MacroStage, Status, TestConnection};
+    use sendguard::campaign::{BreakerState, CampaignConfig};
+    use sendguard::milter::{CampaignSettings, Milter, MilterConfig};
+    use sendguard::Classifier;
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    use super::{redis_url, Prefix};
+
+    fn classifier() -> Classifier {
+        static C: OnceLock<Classifier> = OnceLock::new();
+        C.get_or_init(|| Classifier::load_default().expect("the shipped model loads"))
+            .clone()
+    }
+
+    fn config(url: &str, prefix: &str, alerts: &Path) -> MilterConfig {
+        let mut campaign = CampaignSettings {
+            redis_prefix: prefix.to_string(),
+            alert_command: Some(vec![
+                "/bin/sh".to_string(),
+                "-c".to_string(),
+                format!("cat >> '{}'", alerts.display()),
+            ]),
+            control_socket: None,
+            detection: CampaignConfig {
+                spread_threshold: 5,
+                spread_min_messages: 5,
+                ..CampaignConfig::default()
+            },
+            ..CampaignSettings::default()
+        };
+        campaign.set_state(url).unwrap();
+        let config = MilterConfig {
+            campaign,
+            ..MilterConfig::default()
+        };
+        config.validate().unwrap();
+        config
+    }
+
+    async fn start(milter: Arc<Milter>) -> (SocketAddr, oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(indymilter::run(
+            listener,
+            milter.callbacks(),
+            milter.indymilter_config(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        (addr, stop)
+    }
+
+    /// Letter `i` of the campaign from the login `dan`, to one new company.
+    async fn letter(addr: SocketAddr, i: usize) -> (bool, String) {
+        let rcpt = format!("purchasing@firm{i}.example");
+        let names = ["Maria", "John", "Aisha", "Pedro", "Yuki", "Olga"];
+        let body = format!(
+            "Dear {},\r\n\r\nour new spring catalogue is out: garden furniture, tools and seeds \
+             at the usual prices. Order before the end of the month and delivery to your door is \
+             free. Your customer reference is NW-{:05}.\r\n\r\nBest regards,\r\nDan Walker\r\n",
+            names[i % names.len()],
+            1000 + i * 37
+        );
+        let mut conn = TestConnection::open(addr).await.unwrap();
+        conn.connect("client.example.org", [192, 0, 2, 10])
+            .await
+            .unwrap();
+        conn.helo("client.example.org").await.unwrap();
+        conn.macros(MacroStage::Mail, [("{auth_authen}", "dan")])
+            .await
+            .unwrap();
+        conn.mail(["<dan@northwind.example>"]).await.unwrap();
+        conn.rcpt([format!("<{rcpt}>")]).await.unwrap();
+        for (name, value) in [
+            ("From", "Dan Walker <dan@northwind.example>"),
+            ("To", rcpt.as_str()),
+            ("Subject", "Spring catalogue"),
+        ] {
+            conn.header(name, value).await.unwrap();
+        }
+        conn.eoh().await.unwrap();
+        conn.body(body.into_bytes()).await.unwrap();
+        conn.macros(MacroStage::Eom, [("i", format!("Q{i:05}").as_str())])
+            .await
+            .unwrap();
+        let (actions, status) = conn.eom().await.unwrap();
+        conn.close().await.unwrap();
+        assert_eq!(status, Status::Accept, "message {i}");
+        (quarantined(&actions), header(&actions))
+    }
+
+    fn quarantined(actions: &EomActions) -> bool {
+        actions
+            .actions
+            .iter()
+            .any(|a| matches!(a, EomAction::Quarantine { .. }))
+    }
+
+    fn header(actions: &EomActions) -> String {
+        actions
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                EomAction::AddHeader { name, value } if name.to_bytes() == b"X-Sendguard" => {
+                    Some(value.to_string_lossy().into_owned())
+                }
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    fn alert_lines(path: &PathBuf, want: usize) -> usize {
+        let started = std::time::Instant::now();
+        loop {
+            let n = std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .count();
+            if n >= want || started.elapsed() > std::time::Duration::from_secs(10) {
+                return n;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_milter_whose_redis_is_down_delivers_and_counts_the_fallback() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let mx = Milter::new(
+            config(&url, "sendguard-test:milter-down", &dir.path().join("a")),
+            classifier(),
+            None,
+        );
+        let (addr, _stop) = start(mx.clone()).await;
+        let (held, h) = letter(addr, 0).await;
+        assert!(!held && !h.contains("campaign="), "{h}");
+        let metrics = mx.metrics_text();
+        assert!(
+            metrics.contains("sendguard_campaign_state_fallback_total 1"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("sendguard_campaign_state_up 0"),
+            "{metrics}"
+        );
+    }
+
+    #[test]
+    fn the_state_flag_takes_a_redis_url_or_a_path_and_nothing_else() {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sendguard"))
+            .args(["milter", "--state", "ftp://example.org/x"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--state") && err.contains("not a redis:// URL"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn two_milters_on_one_redis_hold_a_flood_split_between_them_with_one_alert() {
+        let Some(url) = redis_url("two_milters_on_one_redis_hold_a_flood_split_between_them")
+        else {
+            return;
+        };
+        let p = Prefix::new(&url, "milters");
+        let dir = tempfile::tempdir().unwrap();
+        let alerts = dir.path().join("alerts.jsonl");
+        let mx1 = Milter::new(config(&url, &p.prefix, &alerts), classifier(), None);
+        let mx2 = Milter::new(config(&url, &p.prefix, &alerts), classifier(), None);
+        let (addr1, _stop1) = start(mx1.clone()).await;
+        let (addr2, _stop2) = start(mx2.clone()).await;
+
+        for i in 0..10 {
+            let addr = if i % 2 == 0 { addr1 } else { addr2 };
+            let (held, h) = letter(addr, i).await;
+            assert_eq!(held, i >= 4, "message {i}: {h}");
+            assert_eq!(h.contains("campaign=fingerprint-spread"), i >= 4, "{h}");
+        }
+        // One alert, from the MTA whose message tripped the shared breaker.
+        assert_eq!(alert_lines(&alerts, 1), 1);
+        assert_eq!(mx1.campaign_alerts() + mx2.campaign_alerts(), 1);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert_eq!(alert_lines(&alerts, 2), 1);
+
+        let (m1, m2) = (mx1.clone(), mx2.clone());
+        let released = tokio::task::spawn_blocking(move || {
+            assert_eq!(m1.senders().unwrap()[0].state, BreakerState::Tripped);
+            assert!(m1.metrics_text().contains("sendguard_campaign_state_up 1"));
+            m2.release_sender("dan")
+        })
+        .await
+        .unwrap();
+        assert!(released);
+        let (held, h) = letter(addr1, 10).await;
+        assert!(!held, "released through the other MTA: {h}");
+    }
+}
