@@ -46,7 +46,9 @@
 //! the flood is held from its first letter). `legit_held` counts ordinary, busy and newsletter
 //! messages held, split into `legit_held_content` (the content verdict alone held them: a
 //! content false positive, the breaker added nothing) and `legit_held_breaker` (held only
-//! because a sender's breaker was open).
+//! because a sender's breaker was open). `legit_lone_spam` and `scam_lone_spam` count messages
+//! whose hold-level spam verdict was delivered tagged as a lone spam verdict
+//! (`tag_lone_spam`); they are among the delivered ones.
 //!
 //! Only the templates are kept in memory (at most [`MAX_HAM_TEMPLATES`] ham messages of at most
 //! [`MAX_TEMPLATE_BYTES`] each); each message is built in one reused buffer when its turn
@@ -486,6 +488,11 @@ pub struct ReplaySummary {
     pub legit_held_content: u64,
     /// Of these, held only because the sender's breaker was open.
     pub legit_held_breaker: u64,
+    /// Legitimate messages with a hold-level content verdict delivered tagged as a lone spam
+    /// verdict ([`campaign::Outcome::LoneSpam`]).
+    pub legit_lone_spam: u64,
+    /// Scam letters delivered tagged as a lone spam verdict.
+    pub scam_lone_spam: u64,
     /// Newsletter messages sent.
     pub newsletter_sent: u64,
     /// Newsletter messages held.
@@ -852,6 +859,8 @@ pub fn replay(
         legit_held: 0,
         legit_held_content: 0,
         legit_held_breaker: 0,
+        legit_lone_spam: 0,
+        scam_lone_spam: 0,
         newsletter_sent: 0,
         newsletter_held: 0,
         alerts: 0,
@@ -909,6 +918,12 @@ pub fn replay(
         let outcome = tracker.observe(&obs);
         let fin = campaign::combine(verdict, &outcome);
         let delivered = fin <= Verdict::Tag;
+        let lowered = u64::from(outcome == campaign::Outcome::LoneSpam && fin < verdict);
+        if e.kind.is_scam() {
+            s.scam_lone_spam += lowered;
+        } else {
+            s.legit_lone_spam += lowered;
+        }
         s.messages += 1;
         if let Some(a) = outcome.alert() {
             s.alerts += 1;

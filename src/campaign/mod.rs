@@ -17,10 +17,10 @@
 //! | [`Rule::Volume`] | recipients in the hour window exceed `max(volume_floor, volume_multiplier × learned peak hour)` | 100, 10× |
 //! | [`Rule::HoldStreak`] | `hold_streak` messages in a row with a hold-or-reject verdict of a class in `hold_streak_classes` | 2, fraud and phishing |
 //!
-//! The other way round, a sender behaving normally gets the benefit of the doubt for one
-//! spam-looking message a day: a lone hold-level spam verdict is delivered tagged
-//! ([`Outcome::LoneSpam`], `tag_lone_spam`). Fraud, phishing and reject-level verdicts are
-//! never lowered.
+//! The other way round, a known sender behaving normally gets the benefit of the doubt for one
+//! spam-looking message a day to a few people: a lone hold-level spam verdict is delivered
+//! tagged ([`Outcome::LoneSpam`], `tag_lone_spam`). Fraud, phishing and reject-level verdicts
+//! are never lowered, nor is anything from a sender without a learned baseline.
 //!
 //! A *recipient organisation* is an external domain, except that each free-mail mailbox counts
 //! as one of its own (`freemail_mailbox_spread`): one letter to twenty strangers at gmail.com is
@@ -149,12 +149,15 @@ pub struct CampaignConfig {
     /// phishing (spam-scored mail is often a user's own newsletter, misjudged).
     pub hold_streak_classes: Vec<Class>,
     /// Deliver a *lone* spam verdict tagged instead of holding it: a message whose content
-    /// verdict is hold (not reject) with spam as its class, from a sender whose breaker is
-    /// closed, that trips no rule and had no other hold-level verdict in the day window. A
-    /// second one within the day is held as the content verdict says, and spam sent in volume
-    /// trips the spread or volume rule. Fraud and phishing are never lowered: one of those
-    /// letters does harm, and the spam/ham border is where the content model's false positives
-    /// sit (ham held on dev: a forwarded chain letter, a coupon mail). Default true.
+    /// verdict is hold (not reject) with spam as its class, to at most
+    /// [`LONE_SPAM_MAX_RECIPIENTS`] recipients, from a sender with a learned baseline (at
+    /// least `baseline_min_days` completed days of mail, so a new or forged envelope sender
+    /// never qualifies) whose breaker is closed, that trips no rule and had no other
+    /// hold-level verdict in the day window. A second one within the day is held as the
+    /// content verdict says, and spam sent in volume trips the spread or volume rule. Fraud
+    /// and phishing are never lowered: one of those letters does harm, and the spam/ham border
+    /// is where the content model's false positives sit (ham held on dev: a forwarded chain
+    /// letter, a coupon mail). Default true.
     pub tag_lone_spam: bool,
     /// Days of peaks the baseline keeps. Default 35 (a weekly and a monthly rhythm).
     pub baseline_days: u32,
@@ -514,6 +517,11 @@ pub struct Tracker {
     last_sweep: u64,
 }
 
+/// Most envelope recipients a lone spam verdict may have to be lowered to tag
+/// ([`CampaignConfig::tag_lone_spam`]): a stolen account gets at most one such message a day
+/// to this many people before its spam is held.
+pub const LONE_SPAM_MAX_RECIPIENTS: usize = 10;
+
 /// Sweep for idle senders at most this often (seconds of observed time).
 const SWEEP_EVERY: u64 = 300;
 
@@ -675,7 +683,9 @@ impl Tracker {
             let lone_spam = c.tag_lone_spam
                 && obs.verdict == Verdict::Hold
                 && obs.class == Class::Spam
-                && totals.day.hold_level <= 1;
+                && totals.day.hold_level <= 1
+                && obs.recipients.len() <= LONE_SPAM_MAX_RECIPIENTS
+                && learned.is_some();
             return if lone_spam {
                 Outcome::LoneSpam
             } else {

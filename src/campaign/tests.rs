@@ -593,8 +593,12 @@ fn a_lone_spam_hold_is_tagged_and_a_second_within_the_day_is_held() {
         o.class = class;
         t.observe(&o)
     };
-    // Ordinary mail, then one spam-looking forward: delivered tagged.
-    assert_eq!(send(1000, V::Pass, Class::Ham, &mut t), Outcome::Allow);
+    // No baseline yet (a new or forged sender): the content verdict stands.
+    assert_eq!(send(1000, V::Hold, Class::Spam, &mut t), Outcome::Allow);
+    // Three weeks of ordinary mail, then one spam-looking forward: delivered tagged.
+    ordinary_history(&mut t, s, MONDAY);
+    let after = MONDAY + 21 * DAY;
+    let send = |at: u64, verdict, class, t: &mut Tracker| send(after + at, verdict, class, t);
     let lone = send(2000, V::Hold, Class::Spam, &mut t);
     assert_eq!(lone, Outcome::LoneSpam);
     assert_eq!(lone.label(), Some("lone-spam"));
@@ -609,28 +613,50 @@ fn a_lone_spam_hold_is_tagged_and_a_second_within_the_day_is_held() {
         send(2000 + 6 * 3600 + DAY + 3600, V::Hold, Class::Spam, &mut t),
         Outcome::LoneSpam
     );
-    // Never for fraud, phishing or reject-level spam, even alone.
+    // Never to more than LONE_SPAM_MAX_RECIPIENTS recipients.
+    let many: Vec<String> = (0..=LONE_SPAM_MAX_RECIPIENTS)
+        .map(|i| format!("r{i}@site{i}.example"))
+        .collect();
+    let mut o = mail(after + 5 * DAY, s, &many, unique_fp(77), 77);
+    o.verdict = V::Hold;
+    o.class = Class::Spam;
+    assert_eq!(t.observe(&o), Outcome::Allow);
+    o.recipients.truncate(LONE_SPAM_MAX_RECIPIENTS);
+    o.at += 2 * DAY;
+    assert_eq!(t.observe(&o), Outcome::LoneSpam);
+    // Never for fraud, phishing or reject-level spam, even alone (each two days apart, after
+    // a lone spam that was lowered, so only the class or level can be the reason).
     for (i, (verdict, class)) in [
         (V::Hold, Class::Fraud),
         (V::Hold, Class::Phishing),
         (V::Reject, Class::Spam),
+        (V::Hold, Class::Spam),
     ]
     .into_iter()
     .enumerate()
     {
-        let mut fresh = tracker();
-        let mut o = mail(5000, &format!("u{i}@corp.example"), &r, unique_fp(9), 9);
+        let at = after + (10 + 2 * i as u64) * DAY;
+        // An ordinary mail first, so no hold streak builds up.
+        let ok = mail(at - 60, s, &r, unique_fp(800 + i as u64), 800 + i as u64);
+        assert_eq!(t.observe(&ok), Outcome::Allow);
+        let mut o = mail(at, s, &r, unique_fp(900 + i as u64), 900 + i as u64);
         o.verdict = verdict;
         o.class = class;
-        assert_eq!(fresh.observe(&o), Outcome::Allow, "{verdict:?} {class:?}");
+        let want = if class == Class::Spam && verdict == V::Hold {
+            Outcome::LoneSpam
+        } else {
+            Outcome::Allow
+        };
+        assert_eq!(t.observe(&o), want, "{verdict:?} {class:?}");
     }
-    // Switched off: the content verdict stands.
+    // Switched off: the content verdict stands, with the same history.
     let mut strict = Tracker::new(CampaignConfig {
         tag_lone_spam: false,
         ..CampaignConfig::default()
     })
     .unwrap();
-    let mut o = mail(5000, s, &r, unique_fp(9), 9);
+    ordinary_history(&mut strict, s, MONDAY);
+    let mut o = mail(after + 2000, s, &r, unique_fp(9), 9);
     o.verdict = V::Hold;
     o.class = Class::Spam;
     assert_eq!(strict.observe(&o), Outcome::Allow);

@@ -106,6 +106,11 @@ fn write_table(out: &mut impl Write, s: &ReplaySummary) -> std::io::Result<()> {
     )?;
     writeln!(
         out,
+        "    tagged as lone spam        {:>8}",
+        s.scam_lone_spam
+    )?;
+    writeln!(
+        out,
         "    time to containment        {:>8}  (from the first probe; from the first flood letter: {})",
         opt(s.time_to_containment_s),
         opt(s.flood_to_containment_s)
@@ -121,6 +126,11 @@ fn write_table(out: &mut impl Write, s: &ReplaySummary) -> std::io::Result<()> {
         out,
         "    held                       {:>8}  ({} by content verdict, {} by a breaker)",
         s.legit_held, s.legit_held_content, s.legit_held_breaker
+    )?;
+    writeln!(
+        out,
+        "    tagged as lone spam        {:>8}  (hold-level spam verdicts delivered tagged)",
+        s.legit_lone_spam
     )?;
     writeln!(
         out,
