@@ -5,29 +5,47 @@
 //! under `PREFIX:v1:sender:KEY`. A message is observed by `WATCH`ing that key, reading it,
 //! running [`Tracker::observe`] on a tracker that holds only that sender, and writing the state
 //! back in `MULTI`/`EXEC`. When another MTA wrote the key in between, `EXEC` fails and the
-//! message is observed again on the newer state (at most [`MAX_ATTEMPTS`] times; within one
-//! MTA, updates of one sender take turns, so only MTAs compete). So every MTA
-//! counts into the same windows, a breaker trips once, and the one MTA whose transaction trips
-//! it raises the one alert of the incident. Release and block are the same transaction: every
-//! MTA holds a blocked sender from its next message on.
+//! message is observed again on the newer state (at most [`MAX_ATTEMPTS`] times, within the
+//! time budget; within one MTA, updates of one sender take turns, so only MTAs compete). So
+//! every MTA counts into the same windows, a breaker trips once, and the one MTA whose
+//! transaction trips it raises the one alert of the incident. Release and block are the same
+//! transaction: every MTA holds a blocked sender from its next message on.
 //!
-//! Expiry: an open breaker (tripped or blocked) never expires. Any other sender expires
-//! `idle_evict_s` + `baseline_days` + one day after its last write: by then the in-process
-//! sweep would have dropped it too. `max_senders` does not apply; the expiry bounds Redis.
+//! Every value carries a token of the write that stored it. When the reply to `EXEC` is lost
+//! (a timeout, a dropped connection), the key is read again on a new connection: if it holds
+//! this write (its token, or an incident whose alert is this message's), the message is
+//! decided as that write decided it, alert included; otherwise it is decided in process. A
+//! message is never written twice. Left: an `EXEC` still on its way when the re-read is
+//! answered is not seen, and when Redis does not answer the re-read either, an incident
+//! stored by the lost write has no alert (`senders list` shows it).
+//!
+//! Expiry: an open breaker (tripped or blocked) never expires. A sender with two or more days
+//! of mail in its baseline (or in a grace period) expires `idle_evict_s` + `baseline_days` +
+//! one day after its last write: by then the in-process sweep would have dropped it too. Any
+//! other sender (new, or one day of mail: e.g. a per-message envelope sender) expires
+//! `idle_evict_s` after its last write, losing at most one day of baseline. `max_senders` does
+//! not apply; the expiry bounds Redis. `senders list` loads at most [`LIST_MAX`] senders.
 //! A value written under other window settings (another MTA's config, or a changed one) keeps
-//! only its breaker and grace period, as the state file does ([`super::store`]).
+//! only its breaker and grace period, as the state file does ([`super::store`]); so does a
+//! value that makes the decision code panic.
 //!
-//! ## When Redis is unavailable
+//! ## When Redis is slow or unavailable
 //!
-//! Mail never waits long for Redis nor is lost because of it. Connecting, reading and writing
-//! time out (200 ms by default). A message whose state cannot be read or written is decided by
-//! an in-process fallback tracker, and Redis is not asked again for [`RETRY_AFTER`], so an
-//! outage costs each MTA at most one timeout per second. An ERROR is logged at most once a
-//! minute and every fallback is counted ([`SharedTracker::fallbacks`]).
+//! Mail never waits long for Redis nor is lost because of it. Each message has one time budget
+//! (200 ms by default) for everything: waiting for its turn behind the sender's other messages
+//! on this MTA, connecting, reading, writing and retrying. When the reply to `EXEC` is lost,
+//! the re-read gets at most half the budget more; the first message answered after a fallback
+//! also writes back the breakers the fallback tripped, within one more budget. A message whose state cannot be read or
+//! written within the budget is decided by an in-process fallback tracker. When Redis failed
+//! or timed out, it is not asked again for [`RETRY_AFTER`], so an outage costs each MTA at
+//! most one budget per second. An ERROR is logged at most once a minute for outages, and
+//! separately a WARN at most once a minute when a sender's turn or other MTAs' writes outlast
+//! the budget; every fallback is counted ([`SharedTracker::fallbacks`]).
 //!
-//! While falling back, a breaker last seen open in Redis stays open on this MTA (the last
-//! state read of each open breaker is kept), and a breaker the fallback trips holds and alerts
-//! here at once. When Redis answers again those trips are written to it (unless the sender's
+//! While falling back, a breaker last seen open in Redis by this MTA stays open on this MTA
+//! (the last state read of each open breaker is kept in memory: senders this MTA has not seen
+//! since it started are not held), and a breaker the fallback trips holds and alerts here at
+//! once. At the next answer from Redis those trips are written to it (unless the sender's
 //! breaker there is already open) and the fallback's counts are dropped: the counts of an
 //! outage are per MTA, so a campaign spread over several MTAs during one trips later.
 //! Administrator commands need Redis: they fail with the error instead of acting on one MTA.
@@ -35,7 +53,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -48,13 +66,17 @@ use super::{
 
 /// Key prefix when none is configured; the version and kind follow (`PREFIX:v1:sender:KEY`).
 pub const DEFAULT_PREFIX: &str = "sendguard:campaign";
-/// Connect, read and write timeout when none is configured.
+/// Time budget of one message (and of one request of an administrator command) when none is
+/// configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
-/// Tries of one update when other MTAs keep writing the same sender.
+/// Most tries of one update when other MTAs keep writing the same sender (the time budget
+/// usually ends them first).
 pub const MAX_ATTEMPTS: u32 = 64;
 /// After a failure, Redis is not asked again for this long (messages are decided in process).
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// At most one ERROR line per this period while Redis is unavailable.
+/// Most senders `senders list` loads from Redis.
+pub const LIST_MAX: usize = 10_000;
+/// At most one log line of a kind per this period.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 /// Idle connections kept for reuse.
 const POOL_MAX: usize = 32;
@@ -66,6 +88,12 @@ const SCAN_BATCH: usize = 500;
 const FORMAT: &str = "v1";
 /// Locks that make one MTA's updates of a sender take turns (by hash of the sender).
 const STRIPES: usize = 64;
+/// Pause between two looks at a sender's turn.
+const TURN_POLL: Duration = Duration::from_micros(500);
+/// Most replies the redis crate reads when it sets a new connection up.
+const SETUP_REPLIES: u32 = 4;
+/// Days of mail in its baseline from which a sender's value lives the long expiry.
+const SETTLED_DAYS: u32 = 2;
 
 /// Errors of the shared state.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +112,7 @@ pub enum SharedError {
     /// Redis failed, timed out or is unreachable.
     #[error("campaign state in Redis: {0}")]
     Redis(#[from] redis::RedisError),
-    /// Other MTAs kept changing the sender during every attempt.
+    /// Other MTAs kept changing the sender during every attempt within the time budget.
     #[error(
         "campaign state in Redis: sender {sender:?} changed under {attempts} attempts in a row"
     )]
@@ -94,13 +122,58 @@ pub enum SharedError {
         /// Attempts made.
         attempts: u32,
     },
+    /// This MTA's other messages of the sender held its turn for most of the time budget.
+    #[error(
+        "campaign state in Redis: sender {sender:?} busy with other messages for most of {budget_ms} ms"
+    )]
+    Busy {
+        /// The sender key.
+        sender: String,
+        /// The time budget.
+        budget_ms: u64,
+    },
     /// Redis failed moments ago; it is asked again after [`RETRY_AFTER`].
     #[error("campaign state in Redis: unavailable, asked again {} ms after its last failure", RETRY_AFTER.as_millis())]
     Unavailable,
 }
 
-/// `url` with any password replaced by `***`, for logs.
+impl SharedError {
+    /// Whether Redis itself failed or timed out (rather than being busy with this sender).
+    fn is_outage(&self) -> bool {
+        matches!(self, SharedError::Redis(_))
+    }
+}
+
+/// Query keys of a Redis URL whose values are credentials.
+const SECRET_QUERY_KEYS: [&str; 4] = ["pass", "password", "user", "username"];
+
+/// `url` without credentials, for logs: the password of `user:password@` and the values of
+/// `pass`, `password`, `user` and `username` query keys (`redis+unix:///PATH?pass=...`) are
+/// replaced by `***`. Text that does not parse as a Redis URL keeps only its scheme and host.
 pub fn redact(url: &str) -> String {
+    if let Some(mut u) = redis::parse_redis_url(url) {
+        if u.password().is_some() && u.set_password(Some("***")).is_err() {
+            return redact_text(url);
+        }
+        if u.query().is_some() {
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = SECRET_QUERY_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
+                    let v = if secret { "***".into() } else { v.into_owned() };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        return u.to_string();
+    }
+    redact_text(url)
+}
+
+/// `redact` of text that is not a Redis URL: no user information, no query.
+fn redact_text(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.rsplit_once('@') {
             Some((_, host)) => format!("{scheme}://***@{host}"),
@@ -137,12 +210,17 @@ impl Shape {
 #[derive(Serialize)]
 struct ValueOut<'a> {
     shape: Shape,
+    /// The token of the write that stored the value (never 0).
+    write: u64,
     state: &'a SenderState,
 }
 
 #[derive(Deserialize)]
 struct ValueIn {
     shape: Shape,
+    /// 0: written before tokens.
+    #[serde(default)]
+    write: u64,
     state: SenderState,
 }
 
@@ -174,6 +252,74 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// A timeout error: the time budget is spent.
+fn spent() -> redis::RedisError {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, "time budget spent").into()
+}
+
+/// Sets `con`'s read and write timeouts to what is left until `deadline`.
+fn arm(con: &redis::Connection, deadline: Instant) -> redis::RedisResult<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(spent());
+    }
+    con.set_read_timeout(Some(left))?;
+    con.set_write_timeout(Some(left))
+}
+
+/// Sends the `MULTI`/`EXEC` pipeline `p` and reads its replies, each by `deadline`: whether
+/// `EXEC` was carried out (false: a watched key changed). Unlike `Pipeline::query`, which
+/// reads every reply after a timeout (one more timeout each), the first failure ends it.
+fn transact(
+    con: &mut redis::Connection,
+    p: &redis::Pipeline,
+    deadline: Instant,
+) -> redis::RedisResult<bool> {
+    arm(con, deadline)?;
+    con.send_packed_command(&p.get_packed_pipeline())?;
+    let mut last = redis::Value::Nil;
+    // MULTI, the queued command, EXEC.
+    for _ in 0..3 {
+        arm(con, deadline)?;
+        last = con.recv_response()?;
+    }
+    match last {
+        redis::Value::Nil => Ok(false),
+        redis::Value::Array(_) => Ok(true),
+        redis::Value::ServerError(e) => Err(e.into()),
+        other => Err(redis::RedisError::from((
+            redis::ErrorKind::Parse,
+            "unexpected reply to EXEC",
+            format!("{other:?}"),
+        ))),
+    }
+}
+
+/// Whether a failed request may still have been carried out (no reply from Redis).
+fn ambiguous(e: &redis::RedisError) -> bool {
+    !matches!(e.kind(), redis::ErrorKind::Server(_))
+}
+
+/// Whether `stored` holds the incident `outcome` opened: another MTA may have written over
+/// the write that opened it, but the incident still carries its alert.
+fn carries_alert(outcome: &Outcome, stored: &SenderState) -> bool {
+    outcome
+        .alert()
+        .is_some_and(|a| stored.incident.as_ref().is_some_and(|i| i.alert == *a))
+}
+
+/// The breaker, block and grace period of `st` without its windows and baseline (`None`:
+/// nothing to keep).
+fn breaker_only(mut st: SenderState, baseline_days: u32) -> Option<SenderState> {
+    if !st.pinned() && st.grace_until == 0 {
+        return None;
+    }
+    st.live = None;
+    st.baseline = Baseline::new(baseline_days);
+    st.streak = 0;
+    Some(st)
+}
+
 /// Per-sender campaign state in Redis: the transactions, no fallback (see [`SharedTracker`]).
 /// Blocking: call it off an async reactor's threads.
 pub struct RedisStore {
@@ -187,11 +333,15 @@ pub struct RedisStore {
     retry_at: Mutex<Option<Instant>>,
     stripes: [Mutex<()>; STRIPES],
     odd_values: Every,
+    /// Seed and counter of the write tokens.
+    seed: u64,
+    writes: AtomicU64,
 }
 
 impl RedisStore {
     /// A store at `url` (`redis://[:PASSWORD@]HOST[:PORT][/DB]`, or `redis+unix:///PATH`) under
-    /// `prefix`. Does not connect: that happens at the first request.
+    /// `prefix`; `timeout` is the time budget of one update. Does not connect: that happens at
+    /// the first request.
     pub fn open(
         url: &str,
         prefix: &str,
@@ -203,6 +353,12 @@ impl RedisStore {
             url: redact(url),
             source,
         })?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = xxhash_rust::xxh3::xxh3_64(
+            format!("{nanos}:{}:{prefix}", std::process::id()).as_bytes(),
+        );
         Ok(RedisStore {
             client,
             target: redact(url),
@@ -214,6 +370,8 @@ impl RedisStore {
             retry_at: Mutex::new(None),
             stripes: std::array::from_fn(|_| Mutex::new(())),
             odd_values: Every::new(LOG_EVERY),
+            seed,
+            writes: AtomicU64::new(0),
         })
     }
 
@@ -229,27 +387,58 @@ impl RedisStore {
 
     /// Checks that Redis answers.
     pub fn ping(&self) -> Result<(), SharedError> {
-        self.with_connection(|con| redis::cmd("PING").exec(con).map_err(Stale::Unchanged))
+        let deadline = Instant::now() + self.timeout;
+        self.with_connection(deadline, |con| {
+            arm(con, deadline).map_err(Stale::Unchanged)?;
+            redis::cmd("PING").exec(con).map_err(Stale::Unchanged)
+        })
     }
 
     fn key(&self, sender: &str) -> String {
         format!("{}{sender}", self.keys)
     }
 
-    /// Seconds an unpinned sender's value lives after its last write.
-    fn ttl(&self) -> u64 {
+    /// Seconds an unpinned sender's value lives after its last write: the long expiry when
+    /// its baseline holds [`SETTLED_DAYS`] days of mail or it is in a grace period, else
+    /// `idle_evict_s`.
+    fn ttl(&self, st: &SenderState) -> u64 {
         let c = &self.config;
-        c.idle_evict_s + (u64::from(c.baseline_days) + 1) * 86_400
+        let at = st.last_at.max(st.baseline.last_learned);
+        // The window ending with today (`learned` leaves out the day it is asked on).
+        let settled =
+            st.grace_until > at || st.baseline.learned(at + 86_400, SETTLED_DAYS).is_some();
+        if settled {
+            c.idle_evict_s + (u64::from(c.baseline_days) + 1) * 86_400
+        } else {
+            c.idle_evict_s
+        }
     }
 
-    /// Runs `f` on a pooled or new connection, unless Redis failed less than [`RETRY_AFTER`]
-    /// ago. A pooled connection that fails before `f` changed anything (`f` returns
-    /// [`Stale`]: e.g. Redis restarted since) is replaced by a new one, once.
+    /// A token for one write, unique to it (never 0).
+    fn token(&self) -> u64 {
+        let n = self.writes.fetch_add(1, Ordering::Relaxed);
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.seed.to_le_bytes());
+        bytes[8..].copy_from_slice(&n.to_le_bytes());
+        xxhash_rust::xxh3::xxh3_64(&bytes).max(1)
+    }
+
+    /// Whether Redis failed less than [`RETRY_AFTER`] ago.
+    fn resting(&self) -> bool {
+        lock(&self.retry_at).is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Runs `f` on a pooled or new connection (connecting by `deadline`), unless Redis failed
+    /// less than [`RETRY_AFTER`] ago. `f` arms the connection's timeouts before each request
+    /// ([`arm`]). A pooled connection that fails before `f` changed anything (`f` returns
+    /// [`Stale::Unchanged`]: e.g. Redis restarted since) is replaced by a new one, once, if
+    /// time is left.
     fn with_connection<T>(
         &self,
+        deadline: Instant,
         mut f: impl FnMut(&mut redis::Connection) -> Result<T, Stale>,
     ) -> Result<T, SharedError> {
-        if lock(&self.retry_at).is_some_and(|t| Instant::now() < t) {
+        if self.resting() {
             return Err(SharedError::Unavailable);
         }
         let mut pooled = lock(&self.pool).pop();
@@ -257,7 +446,7 @@ impl RedisStore {
             let from_pool = pooled.is_some();
             let mut con = match pooled.take() {
                 Some(c) => c,
-                None => match self.connect() {
+                None => match self.connect(deadline) {
                     Ok(c) => c,
                     Err(e) => break Err(e.into()),
                 },
@@ -279,17 +468,22 @@ impl RedisStore {
                 Err(Stale::Other(e)) => break Err(e),
             }
         };
-        if matches!(&result, Err(e) if !matches!(e, SharedError::Contention { .. })) {
+        if matches!(&result, Err(e) if e.is_outage()) {
             *lock(&self.retry_at) = Some(Instant::now() + RETRY_AFTER);
         }
         result
     }
 
-    fn connect(&self) -> redis::RedisResult<redis::Connection> {
-        let c = self.client.get_connection_with_timeout(self.timeout)?;
-        c.set_read_timeout(Some(self.timeout))?;
-        c.set_write_timeout(Some(self.timeout))?;
-        Ok(c)
+    fn connect(&self, deadline: Instant) -> redis::RedisResult<redis::Connection> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(spent());
+        }
+        // The redis crate gives each of the (up to four) replies of its connection set-up
+        // (AUTH, SELECT, CLIENT SETINFO twice) what is left of the timeout: a quarter keeps
+        // a Redis that accepts and then stalls within the budget.
+        self.client
+            .get_connection_with_timeout((left / SETUP_REPLIES).max(Duration::from_millis(1)))
     }
 
     fn give_back(&self, con: redis::Connection) {
@@ -299,17 +493,22 @@ impl RedisStore {
         }
     }
 
-    /// A tracker holding only `sender`, from its stored value (absent, unreadable: none).
-    fn tracker_with(&self, sender: &str, value: Option<&[u8]>) -> Tracker {
+    /// A tracker holding only `sender`, with `state`.
+    fn tracker_of(&self, sender: &str, state: Option<SenderState>) -> Tracker {
         let mut t = Tracker {
             config: self.config.clone(),
             senders: BTreeMap::new(),
             last_sweep: 0,
         };
-        if let Some(st) = value.and_then(|v| self.decode(sender, v)) {
+        if let Some(st) = state {
             t.senders.insert(sender.to_string(), st);
         }
         t
+    }
+
+    /// A tracker holding only `sender`, from its stored value (absent, unreadable: none).
+    fn tracker_with(&self, sender: &str, value: Option<&[u8]>) -> Tracker {
+        self.tracker_of(sender, value.and_then(|v| self.decode(sender, v)))
     }
 
     fn decode(&self, sender: &str, value: &[u8]) -> Option<SenderState> {
@@ -331,76 +530,149 @@ impl RedisStore {
                 "campaign state in Redis written under other window settings: only its breaker is kept"
             );
         }
-        let mut st = v.state;
-        if !st.pinned() && st.grace_until == 0 {
-            return None;
-        }
-        st.live = None;
-        st.baseline = Baseline::new(self.config.baseline_days);
-        st.streak = 0;
-        Some(st)
+        breaker_only(v.state, self.config.baseline_days)
     }
 
-    fn encode(&self, st: &SenderState) -> Vec<u8> {
+    fn encode(&self, st: &SenderState, write: u64) -> Vec<u8> {
         serde_json::to_vec(&ValueOut {
             shape: self.shape,
+            write,
             state: st,
         })
         .expect("a sender's state serialises")
     }
 
+    /// Runs `f` on a tracker holding only `sender`'s stored `value`; returns what it returned
+    /// and the sender's state after it. A value that makes `f` panic keeps only its breaker,
+    /// block and grace period (as a value of other settings does); one whose breaker still
+    /// makes it panic is dropped.
+    fn decide<T>(
+        &self,
+        sender: &str,
+        value: Option<&[u8]>,
+        f: &mut impl FnMut(&mut Tracker) -> T,
+    ) -> (T, Option<SenderState>) {
+        let mut t = self.tracker_with(sender, value);
+        let out = match catch_unwind(AssertUnwindSafe(|| f(&mut t))) {
+            Ok(out) => out,
+            Err(_) => {
+                error!(sender, "campaign state in Redis: a stored value broke the tracker, keeping only its breaker");
+                let kept = value
+                    .and_then(|v| self.decode(sender, v))
+                    .and_then(|st| breaker_only(st, self.config.baseline_days));
+                t = self.tracker_of(sender, kept);
+                match catch_unwind(AssertUnwindSafe(|| f(&mut t))) {
+                    Ok(out) => out,
+                    Err(_) => {
+                        t = self.tracker_of(sender, None);
+                        f(&mut t)
+                    }
+                }
+            }
+        };
+        (out, t.senders.remove(sender))
+    }
+
+    /// Waits for `sender`'s turn on this MTA until most of the budget ending at `deadline` is
+    /// spent ([`SharedError::Busy`]).
+    fn turn(&self, sender: &str, deadline: Instant) -> Result<MutexGuard<'_, ()>, SharedError> {
+        let stripe = xxhash_rust::xxh3::xxh3_64(sender.as_bytes()) as usize % STRIPES;
+        let stripe = &self.stripes[stripe];
+        // Less than a quarter of the budget left is too little for a transaction.
+        let last = deadline.checked_sub(self.timeout / 4).unwrap_or(deadline);
+        loop {
+            let guard = match stripe.try_lock() {
+                Ok(g) => Some(g),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            let now = Instant::now();
+            match guard {
+                Some(g) if now < last => return Ok(g),
+                _ if now >= last => {
+                    return Err(SharedError::Busy {
+                        sender: sender.to_string(),
+                        budget_ms: self.timeout.as_millis() as u64,
+                    })
+                }
+                _ => std::thread::sleep(TURN_POLL.min(last - now)),
+            }
+        }
+    }
+
     /// Runs `f` on a tracker holding only `sender`'s stored state and stores the result, as
-    /// one transaction (retried when another MTA wrote the sender meanwhile). Returns what `f`
-    /// returned and the state now stored.
+    /// one transaction (retried when another MTA wrote the sender meanwhile), all by
+    /// `deadline`. Returns what `f` returned and the state now stored. When the reply to
+    /// `EXEC` is lost, the key is read again: the write counts as done when the value holds
+    /// its token, or when `ours` says the stored state is this write's (e.g. its incident
+    /// carries this write's alert).
     fn update<T>(
         &self,
         sender: &str,
+        deadline: Instant,
         mut f: impl FnMut(&mut Tracker) -> T,
+        ours: impl Fn(&T, &SenderState) -> bool,
     ) -> Result<(T, Option<SenderState>), SharedError> {
+        if self.resting() {
+            return Err(SharedError::Unavailable);
+        }
+        let _turn = self.turn(sender, deadline)?;
         let key = self.key(sender);
-        let stripe = xxhash_rust::xxh3::xxh3_64(sender.as_bytes()) as usize % STRIPES;
-        let _turn = lock(&self.stripes[stripe]);
-        self.with_connection(|con| {
+        self.with_connection(deadline, |con| {
             for attempt in 0..MAX_ATTEMPTS {
                 if attempt > 0 {
                     // Another MTA wrote this sender: a random pause, so that none of them
                     // keeps losing to the others (a growing one would starve the slowest).
-                    std::thread::sleep(jitter());
-                }
-                redis::cmd("WATCH")
-                    .arg(&key)
-                    .exec(con)
-                    .map_err(|e| match attempt {
-                        0 => Stale::Unchanged(e),
-                        _ => e.into(),
-                    })?;
-                let value: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(con)?;
-                let mut t = self.tracker_with(sender, value.as_deref());
-                // A value that makes the decision code panic is as good as unreadable.
-                let out = match catch_unwind(AssertUnwindSafe(|| f(&mut t))) {
-                    Ok(out) => out,
-                    Err(_) => {
-                        error!(sender, "campaign state in Redis: a stored value broke the tracker, starting the sender afresh");
-                        t = self.tracker_with(sender, None);
-                        f(&mut t)
+                    let pause = jitter();
+                    if Instant::now() + pause >= deadline {
+                        return Err(Stale::Other(SharedError::Contention {
+                            sender: sender.to_string(),
+                            attempts: attempt,
+                        }));
                     }
-                };
-                let state = t.senders.remove(sender);
+                    std::thread::sleep(pause);
+                }
+                let watched =
+                    arm(con, deadline).and_then(|()| redis::cmd("WATCH").arg(&key).exec(con));
+                watched.map_err(|e| match attempt {
+                    0 => Stale::Unchanged(e),
+                    _ => e.into(),
+                })?;
+                arm(con, deadline)?;
+                let value: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(con)?;
+                let (out, state) = self.decide(sender, value.as_deref(), &mut f);
+                let write = self.token();
                 let mut p = redis::pipe();
                 p.atomic();
                 match &state {
-                    Some(st) if st.pinned() => p.cmd("SET").arg(&key).arg(self.encode(st)),
+                    Some(st) if st.pinned() => p.cmd("SET").arg(&key).arg(self.encode(st, write)),
                     Some(st) => p
                         .cmd("SET")
                         .arg(&key)
-                        .arg(self.encode(st))
+                        .arg(self.encode(st, write))
                         .arg("EX")
-                        .arg(self.ttl()),
+                        .arg(self.ttl(st)),
                     None => p.cmd("DEL").arg(&key),
                 };
-                let done: Option<(redis::Value,)> = p.query(con)?;
-                if done.is_some() {
-                    return Ok((out, state));
+                match transact(con, &p, deadline) {
+                    Ok(true) => return Ok((out, state)),
+                    Ok(false) => {}
+                    // Maybe carried out: read it again (never write it again).
+                    Err(e) if ambiguous(&e) && state.is_some() => {
+                        let Some((fresh, stored)) = self.reread(&key, deadline) else {
+                            return Err(e.into());
+                        };
+                        // The connection that lost a reply is never used again.
+                        *con = fresh;
+                        return match stored {
+                            Some(v) if v.write == write => Ok((out, state)),
+                            Some(v) if v.shape == self.shape && ours(&out, &v.state) => {
+                                Ok((out, Some(v.state)))
+                            }
+                            _ => Err(e.into()),
+                        };
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             Err(Stale::Other(SharedError::Contention {
@@ -410,20 +682,39 @@ impl RedisStore {
         })
     }
 
-    /// [`Tracker::observe`] on the shared state, and the sender's state now stored.
-    fn observe(&self, obs: &Observation) -> Result<(Outcome, Option<SenderState>), SharedError> {
-        self.update(&obs.sender, |t| t.observe(obs))
+    /// The value at `key` (`None`: absent or unreadable) and the connection it was read on,
+    /// a new one, by `deadline` or within half the budget from now, whichever is later;
+    /// `None` when Redis does not answer.
+    fn reread(&self, key: &str, deadline: Instant) -> Option<(redis::Connection, Option<ValueIn>)> {
+        let deadline = deadline.max(Instant::now() + self.timeout / 2);
+        let mut con = self.connect(deadline).ok()?;
+        arm(&con, deadline).ok()?;
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(key).query(&mut con).ok()?;
+        Some((con, value.and_then(|v| serde_json::from_slice(&v).ok())))
     }
 
-    /// A tracker holding every stored sender (for `senders list`).
-    fn load_all(&self) -> Result<Tracker, SharedError> {
+    /// [`Tracker::observe`] on the shared state by `deadline`, and the sender's state now
+    /// stored.
+    fn observe(
+        &self,
+        obs: &Observation,
+        deadline: Instant,
+    ) -> Result<(Outcome, Option<SenderState>), SharedError> {
+        self.update(&obs.sender, deadline, |t| t.observe(obs), carries_alert)
+    }
+
+    /// A tracker holding the stored senders, at most `max` of them, and whether more keys
+    /// were left unread (for `senders list`).
+    fn load_all(&self, max: usize) -> Result<(Tracker, bool), SharedError> {
         let pattern = format!("{}*", escape_glob(&self.keys));
-        self.with_connection(|con| {
+        self.with_connection(Instant::now() + self.timeout, |con| {
             let mut t = self.tracker_with("", None);
             let mut cursor = 0u64;
+            let mut loaded = 0usize;
             loop {
                 // Reads only: a stale connection may try again from the start.
-                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                arm(con, Instant::now() + self.timeout).map_err(Stale::Unchanged)?;
+                let (next, mut keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                     .arg(cursor)
                     .arg("MATCH")
                     .arg(&pattern)
@@ -431,7 +722,11 @@ impl RedisStore {
                     .arg(SCAN_BATCH)
                     .query(con)
                     .map_err(Stale::Unchanged)?;
+                let cut = keys.len() > max - loaded;
+                keys.truncate(max - loaded);
+                loaded += keys.len();
                 if !keys.is_empty() {
+                    arm(con, Instant::now() + self.timeout).map_err(Stale::Unchanged)?;
                     let values: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
                         .arg(&keys)
                         .query(con)
@@ -449,7 +744,10 @@ impl RedisStore {
                     }
                 }
                 if next == 0 {
-                    return Ok(t);
+                    return Ok((t, cut));
+                }
+                if cut || loaded >= max {
+                    return Ok((t, true));
                 }
                 cursor = next;
             }
@@ -504,20 +802,26 @@ struct Fallback {
 }
 
 /// The campaign tracker of one MTA when the state is shared in Redis: [`RedisStore`] for every
-/// message, and an in-process fallback when Redis is unavailable (see the module docs).
-/// `Send + Sync`; blocking: call it off an async reactor's threads.
+/// message, and an in-process fallback when Redis is unavailable or busy (see the module
+/// docs). `Send + Sync`; blocking: call it off an async reactor's threads.
 pub struct SharedTracker {
     store: RedisStore,
     fallback: Mutex<Fallback>,
     up: AtomicBool,
+    /// The fallback decided messages since its state was last written back and dropped.
+    pending: AtomicBool,
     fallbacks: AtomicU64,
-    log: Every,
+    /// Redis failed or timed out.
+    log_outage: Every,
+    /// A sender's turn, or other MTAs' writes, outlasted the time budget.
+    log_busy: Every,
 }
 
 impl SharedTracker {
     /// A tracker on the Redis at `url` (see [`RedisStore::open`]), keys under `prefix`
-    /// ([`DEFAULT_PREFIX`]), `timeout` for connecting, reading and writing
-    /// ([`DEFAULT_TIMEOUT`]). Does not connect; see [`SharedTracker::ping`].
+    /// ([`DEFAULT_PREFIX`]), `timeout` the time budget of each message and of each request of
+    /// an administrator command ([`DEFAULT_TIMEOUT`]). Does not connect; see
+    /// [`SharedTracker::ping`].
     pub fn open(
         url: &str,
         prefix: &str,
@@ -534,8 +838,10 @@ impl SharedTracker {
                 decided: 0,
             }),
             up: AtomicBool::new(true),
+            pending: AtomicBool::new(false),
             fallbacks: AtomicU64::new(0),
-            log: Every::new(LOG_EVERY),
+            log_outage: Every::new(LOG_EVERY),
+            log_busy: Every::new(LOG_EVERY),
         })
     }
 
@@ -549,20 +855,21 @@ impl SharedTracker {
         self.shared(RedisStore::ping)
     }
 
-    /// Messages decided in process because Redis was unavailable, since start.
+    /// Messages decided in process because Redis was unavailable or busy, since start.
     pub fn fallbacks(&self) -> u64 {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
-    /// Whether Redis answered the last request.
+    /// Whether Redis answered the last request (busy senders do not count as down).
     pub fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
     /// Records one message and says whether the breaker holds it ([`Tracker::observe`]), on the
-    /// shared state, else in process. Never fails.
+    /// shared state within the time budget, else in process. Never fails.
     pub fn observe(&self, obs: &Observation) -> Outcome {
-        match self.shared(|s| s.observe(obs)) {
+        let deadline = Instant::now() + self.store.timeout;
+        match self.shared(|s| s.observe(obs, deadline)) {
             Ok((outcome, state)) => {
                 self.remember(&obs.sender, state.as_ref());
                 outcome
@@ -580,6 +887,7 @@ impl SharedTracker {
                 if outcome.alert().is_some() {
                     fb.tripped.insert(obs.sender.clone());
                 }
+                self.pending.store(true, Ordering::Relaxed);
                 outcome
             }
         }
@@ -588,7 +896,9 @@ impl SharedTracker {
     /// Closes a sender's breaker in Redis ([`Tracker::release`]); whether it was known.
     pub fn release(&self, sender: &str, at: u64) -> Result<bool, SharedError> {
         let key = sender.to_lowercase();
-        let (known, state) = self.shared(|s| s.update(&key, |t| t.release(&key, at)))?;
+        let deadline = Instant::now() + self.store.timeout;
+        let (known, state) =
+            self.shared(|s| s.update(&key, deadline, |t| t.release(&key, at), |_, _| false))?;
         self.remember(&key, state.as_ref());
         let mut fb = lock(&self.fallback);
         fb.tracker.release(&key, at);
@@ -599,23 +909,46 @@ impl SharedTracker {
     /// Opens a sender's breaker in Redis ([`Tracker::block`]).
     pub fn block(&self, sender: &str, at: u64) -> Result<(), SharedError> {
         let key = sender.to_lowercase();
-        let ((), state) = self.shared(|s| s.update(&key, |t| t.block(&key, at)))?;
+        let deadline = Instant::now() + self.store.timeout;
+        let ((), state) =
+            self.shared(|s| s.update(&key, deadline, |t| t.block(&key, at), |_, _| false))?;
         self.remember(&key, state.as_ref());
         Ok(())
     }
 
-    /// Every sender with live state in Redis ([`Tracker::senders`]).
+    /// Every sender with live state in Redis ([`Tracker::senders`]), at most [`LIST_MAX`]
+    /// of them (a WARN says when there were more).
     pub fn senders(&self, at: u64) -> Result<Vec<SenderSummary>, SharedError> {
-        let mut t = self.shared(RedisStore::load_all)?;
+        let (list, cut) = self.senders_at_most(at, LIST_MAX)?;
+        if cut {
+            warn!(
+                redis = %self.store.target(),
+                loaded = LIST_MAX,
+                "senders list: more senders in Redis than are loaded; the list is cut (senders show USER reads any one)"
+            );
+        }
+        Ok(list)
+    }
+
+    /// [`SharedTracker::senders`] from at most `max` stored senders, and whether the list was
+    /// cut there (more keys were left unread).
+    pub fn senders_at_most(
+        &self,
+        at: u64,
+        max: usize,
+    ) -> Result<(Vec<SenderSummary>, bool), SharedError> {
+        let (mut t, cut) = self.shared(|s| s.load_all(max))?;
         t.sweep(at);
-        Ok(t.senders(at))
+        Ok((t.senders(at), cut))
     }
 
     /// One sender in Redis ([`Tracker::sender`]).
     pub fn sender(&self, sender: &str, at: u64) -> Result<Option<SenderDetail>, SharedError> {
         let key = sender.to_lowercase();
+        let deadline = Instant::now() + self.store.timeout;
         let value: Option<Vec<u8>> = self.shared(|s| {
-            s.with_connection(|con| {
+            s.with_connection(deadline, |con| {
+                arm(con, deadline).map_err(Stale::Unchanged)?;
                 redis::cmd("GET")
                     .arg(s.key(&key))
                     .query(con)
@@ -627,21 +960,23 @@ impl SharedTracker {
         Ok(t.sender(&key, at))
     }
 
-    /// Runs `f` on the store unless Redis failed moments ago; notes failures and recoveries.
+    /// Runs `f` on the store unless Redis failed moments ago; notes failures and recoveries,
+    /// and writes back what the fallback decided when Redis answers.
     fn shared<T>(
         &self,
         f: impl FnOnce(&RedisStore) -> Result<T, SharedError>,
     ) -> Result<T, SharedError> {
         match f(&self.store) {
             Ok(v) => {
-                if !self.up.swap(true, Ordering::Relaxed) {
-                    self.recover();
+                let was_down = !self.up.swap(true, Ordering::Relaxed);
+                if was_down || self.pending.load(Ordering::Relaxed) {
+                    self.recover(was_down);
                 }
                 Ok(v)
             }
-            Err(e @ SharedError::Contention { .. }) => {
-                if self.log.ready() {
-                    warn!(error = %e, "deciding this message in process");
+            Err(e @ (SharedError::Contention { .. } | SharedError::Busy { .. })) => {
+                if self.log_busy.ready() {
+                    warn!(error = %e, "deciding in process (at most one such line a minute)");
                 }
                 Err(e)
             }
@@ -655,7 +990,7 @@ impl SharedTracker {
 
     fn failed(&self, e: &SharedError) {
         self.up.store(false, Ordering::Relaxed);
-        if self.log.ready() {
+        if self.log_outage.ready() {
             error!(
                 redis = %self.store.target(),
                 error = %e,
@@ -666,62 +1001,88 @@ impl SharedTracker {
         }
     }
 
-    /// Redis answers again: writes the breakers tripped meanwhile, drops the fallback's counts.
-    fn recover(&self) {
+    /// Redis answers (again): writes the breakers the fallback tripped, drops its counts.
+    /// The writes share one time budget; those left are written at the next answer.
+    fn recover(&self, was_down: bool) {
         let (tripped, decided) = {
             let mut fb = lock(&self.fallback);
+            self.pending.store(false, Ordering::Relaxed);
             let tripped: Vec<(String, SenderState)> = std::mem::take(&mut fb.tripped)
                 .into_iter()
                 .filter_map(|k| fb.tracker.senders.get(&k).cloned().map(|st| (k, st)))
                 .collect();
             (tripped, std::mem::take(&mut fb.decided))
         };
+        let deadline = Instant::now() + self.store.timeout;
         let mut written = 0;
-        for (key, local) in &tripped {
-            let result = self.store.update(key, |t| {
-                let days = t.config.baseline_days;
-                let st = t.senders.entry(key.clone()).or_insert_with(|| SenderState {
-                    last_at: local.last_at,
-                    live: None,
-                    baseline: Baseline::new(days),
-                    streak: 0,
-                    grace_until: 0,
-                    incident: None,
-                    blocked_since: None,
-                });
-                if !st.pinned() {
-                    st.incident.clone_from(&local.incident);
-                }
-            });
+        for (n, (key, local)) in tripped.iter().enumerate() {
+            let result = self.store.update(
+                key,
+                deadline,
+                |t| {
+                    let days = t.config.baseline_days;
+                    let st = t.senders.entry(key.clone()).or_insert_with(|| SenderState {
+                        last_at: local.last_at,
+                        live: None,
+                        baseline: Baseline::new(days),
+                        streak: 0,
+                        grace_until: 0,
+                        incident: None,
+                        blocked_since: None,
+                    });
+                    if !st.pinned() {
+                        st.incident.clone_from(&local.incident);
+                    }
+                },
+                |_, _| false,
+            );
             match result {
                 Ok(((), state)) => {
                     written += 1;
                     self.remember(key, state.as_ref());
                 }
                 Err(e) => {
-                    // Keep the fallback as it is and try again at the next recovery.
+                    // Keep the fallback as it is and write the rest at the next answer.
                     let mut fb = lock(&self.fallback);
-                    fb.tripped.extend(tripped.iter().map(|(k, _)| k.clone()));
+                    fb.tripped
+                        .extend(tripped[n..].iter().map(|(k, _)| k.clone()));
                     fb.decided += decided;
+                    self.pending.store(true, Ordering::Relaxed);
                     drop(fb);
-                    self.failed(&e);
+                    if e.is_outage() {
+                        self.failed(&e);
+                    }
                     return;
                 }
             }
         }
         let mut fb = lock(&self.fallback);
-        let config = fb.tracker.config.clone();
-        fb.tracker = Tracker {
-            config,
-            senders: BTreeMap::new(),
-            last_sweep: 0,
-        };
-        info!(
-            redis = %self.store.target(),
-            decided_in_process = decided,
-            breakers_written = written,
-            "campaign state in Redis reachable again"
-        );
+        // Trips made meanwhile by other messages stay, to be written at the next answer.
+        let kept: BTreeMap<String, SenderState> = std::mem::take(&mut fb.tripped)
+            .into_iter()
+            .filter_map(|k| fb.tracker.senders.remove(&k).map(|st| (k, st)))
+            .collect();
+        fb.tripped = kept.keys().cloned().collect();
+        if !fb.tripped.is_empty() {
+            self.pending.store(true, Ordering::Relaxed);
+        }
+        fb.tracker.senders = kept;
+        fb.tracker.last_sweep = 0;
+        drop(fb);
+        if was_down {
+            info!(
+                redis = %self.store.target(),
+                decided_in_process = decided,
+                breakers_written = written,
+                "campaign state in Redis reachable again"
+            );
+        } else if written > 0 {
+            info!(
+                redis = %self.store.target(),
+                breakers_written = written,
+                "campaign breakers tripped in process written to Redis"
+            );
+        }
     }
 
     /// Keeps the last open state of each sender for an outage (without its windows).
@@ -792,10 +1153,177 @@ mod tests {
     fn passwords_stay_out_of_logs() {
         assert_eq!(
             redact("redis://:s3cret@10.0.0.5:6379/2"),
-            "redis://***@10.0.0.5:6379/2"
+            "redis://:***@10.0.0.5:6379/2"
+        );
+        assert_eq!(
+            redact("redis://mx1:s3cret@[::1]:6379/2"),
+            "redis://mx1:***@[::1]:6379/2"
         );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        // The unix socket form takes its credentials from the query (and the redis crate
+        // accepts it).
+        for url in [
+            "redis+unix:///run/redis.sock?pass=s3cret",
+            "unix:///run/redis.sock?db=2&user=mx1&pass=s3cret",
+            "redis://h/0?password=s3cret&PASS=s3cret&username=mx1",
+        ] {
+            assert!(redis::Client::open(url).is_ok(), "{url}");
+            let r = redact(url);
+            assert!(!r.contains("s3cret") && !r.contains("mx1"), "{url} -> {r}");
+            assert!(r.contains("***"), "{r}");
+        }
+        assert_eq!(
+            redact("unix:///run/redis.sock?db=2&user=mx1&pass=s3cret"),
+            "unix:///run/redis.sock?db=2&user=***&pass=***"
+        );
+        // Not a Redis URL: neither user information nor query.
+        assert_eq!(redact("ftp://u:s3cret@h/x?pass=s3cret"), "ftp://***@h/x");
+        assert_eq!(redact("/var/lib/x?pass=s3cret"), "/var/lib/x");
         assert_eq!(escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    /// The test Redis of `tests/campaign_redis.rs` (`SENDGUARD_TEST_REDIS`), or `None`
+    /// (skipped, unless `SENDGUARD_REQUIRE_REDIS=1`).
+    fn test_redis(test: &str) -> Option<String> {
+        let required = std::env::var("SENDGUARD_REQUIRE_REDIS").as_deref() == Ok("1");
+        let url = std::env::var("SENDGUARD_TEST_REDIS").unwrap_or_default();
+        let answers = !url.is_empty()
+            && redis::Client::open(url.as_str())
+                .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)))
+                .and_then(|mut c| redis::cmd("PING").exec(&mut c))
+                .is_ok();
+        assert!(
+            answers || !required,
+            "SENDGUARD_REQUIRE_REDIS=1 but no test Redis answers"
+        );
+        if !answers {
+            eprintln!("{test}: skipped, no test Redis in SENDGUARD_TEST_REDIS");
+        }
+        answers.then_some(url)
+    }
+
+    fn fraud(sender: &str, i: u64, at: u64) -> Observation {
+        Observation {
+            at,
+            sender: sender.to_string(),
+            sender_domain: Some("northwind.example".to_string()),
+            recipients: vec![format!("victim{i}@mail{i}.example")],
+            fingerprint: super::super::Fingerprint(0xdead_beef ^ i),
+            verdict: crate::Verdict::Hold,
+            class: crate::Class::Fraud,
+            suspicion: 3.0,
+            subject: "Urgent".to_string(),
+            queue_id: Some(format!("Q{i:05}")),
+        }
+    }
+
+    fn ham(sender: &str, i: u64, at: u64) -> Observation {
+        Observation {
+            verdict: crate::Verdict::Pass,
+            class: crate::Class::Ham,
+            suspicion: -4.0,
+            ..fraud(sender, i, at)
+        }
+    }
+
+    #[test]
+    fn a_sender_busy_beyond_the_budget_is_decided_in_process_and_its_trip_written_back() {
+        let Some(url) = test_redis("a_sender_busy_beyond_the_budget") else {
+            return;
+        };
+        let prefix = format!("sendguard-test:unit-busy:{}", std::process::id());
+        let budget = Duration::from_millis(300);
+        let t = SharedTracker::open(&url, &prefix, CampaignConfig::default(), budget).unwrap();
+        let t0 = 1_795_392_000;
+        assert_eq!(t.observe(&ham("ann", 0, t0)), Outcome::Allow);
+
+        // Another message of eve holds her turn on this MTA for the whole budget.
+        let stripe = xxhash_rust::xxh3::xxh3_64(b"eve") as usize % STRIPES;
+        let turn = lock(&t.store.stripes[stripe]);
+        let started = Instant::now();
+        assert_eq!(t.observe(&fraud("eve", 1, t0 + 10)), Outcome::Allow);
+        let tripped = t.observe(&fraud("eve", 2, t0 + 20));
+        assert!(started.elapsed() < budget * 20, "{:?}", started.elapsed());
+        assert!(tripped.alert().is_some(), "{tripped:?}");
+        assert_eq!(t.fallbacks(), 2);
+        assert!(t.is_up(), "a busy sender is not an outage");
+        drop(turn);
+
+        // The next answer from Redis writes the breaker tripped in process.
+        assert_eq!(t.observe(&ham("ann", 1, t0 + 30)), Outcome::Allow);
+        let eve = t.sender("eve", t0 + 40).unwrap().unwrap();
+        assert_eq!(eve.summary.state, super::super::BreakerState::Tripped);
+        let held = t.observe(&fraud("eve", 3, t0 + 50));
+        assert!(held.is_hold() && held.alert().is_none(), "{held:?}");
+        assert_eq!(t.fallbacks(), 2);
+        assert!(!t.pending.load(Ordering::Relaxed));
+
+        let mut con = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query(&mut con)
+            .unwrap();
+        let _: () = redis::cmd("DEL").arg(keys).query(&mut con).unwrap();
+    }
+
+    #[test]
+    fn only_a_settled_sender_gets_the_long_expiry() {
+        let store = RedisStore::open(
+            "redis://127.0.0.1:1/0",
+            DEFAULT_PREFIX,
+            CampaignConfig::default(),
+            DEFAULT_TIMEOUT,
+        )
+        .unwrap();
+        let c = CampaignConfig::default();
+        let long = c.idle_evict_s + (u64::from(c.baseline_days) + 1) * 86_400;
+        let t0 = 1_795_392_000;
+        let mut st = SenderState {
+            last_at: t0,
+            live: None,
+            baseline: Baseline::new(c.baseline_days),
+            streak: 0,
+            grace_until: 0,
+            incident: None,
+            blocked_since: None,
+        };
+        assert_eq!(store.ttl(&st), c.idle_evict_s, "new");
+        st.baseline.learn(t0, 1, 1);
+        assert_eq!(store.ttl(&st), c.idle_evict_s, "one day of mail");
+        st.last_at = t0 + 86_400 + 5;
+        st.baseline.learn(t0 + 86_400 + 5, 1, 1);
+        assert_eq!(store.ttl(&st), long, "two days of mail");
+        let mut grace = SenderState {
+            baseline: Baseline::new(c.baseline_days),
+            grace_until: t0 + 86_400 + 3600,
+            ..st.clone()
+        };
+        assert_eq!(store.ttl(&grace), long, "in a grace period");
+        grace.grace_until = t0;
+        assert_eq!(store.ttl(&grace), c.idle_evict_s, "grace over");
+    }
+
+    #[test]
+    fn a_lost_exec_reply_is_ours_when_the_stored_incident_carries_its_alert() {
+        let mut t = Tracker::new(CampaignConfig::default()).unwrap();
+        let t0 = 1_795_392_000;
+        t.observe(&fraud("eve", 1, t0));
+        let tripped = t.observe(&fraud("eve", 2, t0 + 10));
+        let mut stored = t.senders["eve"].clone();
+        // Another MTA held a message on top of this write.
+        t.observe(&fraud("eve", 3, t0 + 20));
+        stored.incident.clone_from(&t.senders["eve"].incident);
+        let ours = carries_alert;
+        assert!(ours(&tripped, &stored));
+        // An incident raised by another message is not this one's.
+        let mut other = Tracker::new(CampaignConfig::default()).unwrap();
+        other.observe(&fraud("eve", 4, t0 + 30));
+        other.observe(&fraud("eve", 5, t0 + 40));
+        assert!(!ours(&tripped, &other.senders["eve"]));
+        assert!(!ours(&Outcome::Allow, &stored));
     }
 
     #[test]

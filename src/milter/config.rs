@@ -109,7 +109,7 @@ pub struct MilterConfig {
 /// | `state` | none | `redis://HOST:PORT/DB`: state shared by several MTAs in Redis; a path: as `state_file` |
 /// | `state_file` | none | JSON file keeping the state across restarts |
 /// | `redis_prefix` | `sendguard:campaign` | prefix of the Redis keys (several mail systems on one Redis) |
-/// | `redis_timeout_ms` | `200` | connect, read and write timeout; beyond it the message is decided in process |
+/// | `redis_timeout_ms` | `200` | each message's budget for Redis (its turn, connecting, reading, writing, retrying); beyond it the message is decided in process |
 /// | `save_interval_secs` | `60` | at most this long between saves (trips, releases and blocks save at once) |
 /// | `alert_command` | none | argv run once per incident with the alert JSON on stdin |
 /// | `alert_timeout_secs` | `30` | the alert command is killed after this |
@@ -128,7 +128,10 @@ pub struct CampaignSettings {
     pub redis_url: Option<String>,
     /// Prefix of the Redis keys. Default `sendguard:campaign`.
     pub redis_prefix: String,
-    /// Connect, read and write timeout for Redis, in milliseconds. Default 200.
+    /// Each message's time budget for Redis, in milliseconds: waiting for its turn behind
+    /// the sender's other messages, connecting, reading, writing and retrying all count
+    /// (a lost reply's re-read may add half of it). Also the budget of each request of an
+    /// administrator command. Default 200.
     pub redis_timeout_ms: u64,
     /// Longest time between two saves of the state file while mail flows. Default 60 s.
     pub save_interval_secs: u64,

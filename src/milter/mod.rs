@@ -55,7 +55,7 @@ use indymilter::{
     Actions, Callbacks, ContextActions, EomContext, MacroStage, Macros, SetErrorReply, SocketInfo,
     Status,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use self::config::{
     CampaignSettings, MilterConfig, OnError, DEFAULT_CONTROL_SOCKET, DEFAULT_REJECT_TEXT,
@@ -656,10 +656,20 @@ impl Milter {
             // Not scored, but still counted: an open breaker holds big messages too.
             let mut value = format!("unscanned size>{}", self.config.max_message_bytes);
             let mut action = Action::Accept;
-            let outcome = self
-                .campaign
-                .as_ref()
-                .map(|c| c.observe(&observation(&ctx, Fingerprint(0), None, String::new())));
+            // Off the reactor: with the state in Redis, observing blocks for up to its budget.
+            let outcome = match self.campaign.clone() {
+                Some(c) => {
+                    let obs = observation(&ctx, Fingerprint(0), None, String::new());
+                    match tokio::task::spawn_blocking(move || c.observe(&obs)).await {
+                        Ok(outcome) => Some(outcome),
+                        Err(e) => {
+                            error!(queue_id = %dash(&ctx.queue_id), error = %e, "campaign tracking of an unscanned message failed");
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
             if let Some(rule) = outcome.as_ref().and_then(Outcome::rule) {
                 value.push_str(&format!(" campaign={rule}"));
                 action = Action::Hold;
