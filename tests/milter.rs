@@ -544,6 +544,7 @@ async fn metrics_count_messages_by_verdict_and_class() {
         "# TYPE sendguard_scan_seconds histogram",
         "sendguard_campaign_held_total 1",
         "sendguard_campaign_alerts_total 1",
+        "sendguard_campaign_lone_spam_total 0",
     ] {
         assert!(
             text.contains(&format!("{line}\n")),

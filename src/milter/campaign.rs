@@ -35,6 +35,7 @@ pub(crate) struct Campaign {
     last_save: Mutex<Instant>,
     alerts: AtomicU64,
     held: AtomicU64,
+    lone_spam: AtomicU64,
 }
 
 impl Campaign {
@@ -110,6 +111,7 @@ impl Campaign {
             last_save: Mutex::new(Instant::now()),
             alerts: AtomicU64::new(0),
             held: AtomicU64::new(0),
+            lone_spam: AtomicU64::new(0),
         }
     }
 
@@ -144,6 +146,9 @@ impl Campaign {
         if outcome.is_hold() {
             self.held.fetch_add(1, Ordering::Relaxed);
         }
+        if outcome == Outcome::LoneSpam {
+            self.lone_spam.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(alert) = outcome.alert() {
             self.alerts.fetch_add(1, Ordering::Relaxed);
             warn!(
@@ -171,6 +176,11 @@ impl Campaign {
     /// Messages the breaker held since start.
     pub(crate) fn held(&self) -> u64 {
         self.held.load(Ordering::Relaxed)
+    }
+
+    /// Hold-level spam verdicts delivered tagged as lone spam since start.
+    pub(crate) fn lone_spam(&self) -> u64 {
+        self.lone_spam.load(Ordering::Relaxed)
     }
 
     /// Whether a periodic save is due (a state file is configured and the interval passed).

@@ -452,9 +452,13 @@ impl Milter {
                  sendguard_campaign_held_total {}\n\
                  # HELP sendguard_campaign_alerts_total Campaign breakers tripped (one alert each).\n\
                  # TYPE sendguard_campaign_alerts_total counter\n\
-                 sendguard_campaign_alerts_total {}\n",
+                 sendguard_campaign_alerts_total {}\n\
+                 # HELP sendguard_campaign_lone_spam_total Hold-level spam verdicts delivered tagged as lone spam (tag_lone_spam).\n\
+                 # TYPE sendguard_campaign_lone_spam_total counter\n\
+                 sendguard_campaign_lone_spam_total {}\n",
                 c.held(),
-                c.alerts()
+                c.alerts(),
+                c.lone_spam()
             );
             if let Some((fallbacks, up)) = c.shared_health() {
                 let _ = write!(
