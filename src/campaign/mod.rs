@@ -426,6 +426,19 @@ struct SenderState {
 }
 
 impl SenderState {
+    /// A sender first seen at `at`: no windows yet, an empty baseline of `baseline_days`.
+    fn new(at: u64, baseline_days: u32) -> Self {
+        SenderState {
+            last_at: at,
+            live: None,
+            baseline: Baseline::new(baseline_days),
+            streak: 0,
+            grace_until: 0,
+            incident: None,
+            blocked_since: None,
+        }
+    }
+
     fn pinned(&self) -> bool {
         self.incident.is_some() || self.blocked_since.is_some()
     }
@@ -565,15 +578,7 @@ impl Tracker {
         let st = self
             .senders
             .entry(obs.sender.clone())
-            .or_insert_with(|| SenderState {
-                last_at: at,
-                live: None,
-                baseline: Baseline::new(c.baseline_days),
-                streak: 0,
-                grace_until: 0,
-                incident: None,
-                blocked_since: None,
-            });
+            .or_insert_with(|| SenderState::new(at, c.baseline_days));
         st.last_at = st.last_at.max(at);
         let live = st.live.get_or_insert_with(|| Live::new(c));
 
@@ -752,15 +757,10 @@ impl Tracker {
     pub fn block(&mut self, sender: &str, at: u64) {
         let key = sender.to_lowercase();
         let days = self.config.baseline_days;
-        let st = self.senders.entry(key).or_insert_with(|| SenderState {
-            last_at: at,
-            live: None,
-            baseline: Baseline::new(days),
-            streak: 0,
-            grace_until: 0,
-            incident: None,
-            blocked_since: None,
-        });
+        let st = self
+            .senders
+            .entry(key)
+            .or_insert_with(|| SenderState::new(at, days));
         st.blocked_since.get_or_insert(at);
     }
 

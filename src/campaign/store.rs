@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Baseline, CampaignConfig, ConfigError, SenderState, Tracker};
+use super::{CampaignConfig, ConfigError, SenderState, Tracker};
 
 /// The `format` field of a state file.
 pub const FORMAT: &str = "sendguard-campaign-state";
@@ -151,13 +151,10 @@ fn adopt(mut saved: Tracker, mut fresh: Tracker) -> (Tracker, Loaded) {
             fresh.senders.insert(
                 key,
                 SenderState {
-                    last_at: st.last_at,
-                    live: None,
-                    baseline: Baseline::new(days),
-                    streak: 0,
                     grace_until: st.grace_until,
                     incident: st.incident,
                     blocked_since: st.blocked_since,
+                    ..SenderState::new(st.last_at, days)
                 },
             );
         }
