@@ -181,44 +181,65 @@ impl FeatureVector {
 pub struct FeatureScratch {
     tokens: TokenScratch,
     buckets: Vec<u64>,
-    /// The other half of the radix sort's ping-pong.
+    /// Where the counting sort scatters the keys.
     sorted: Vec<u64>,
+    /// The counting sort's bins.
+    bins: Vec<u32>,
     cues: CueState,
     prev_word: String,
     name_words: String,
 }
 
-/// Sorts keys below `2^bits` ascending: LSD radix sort in 11-bit digits for the long vectors
-/// of real messages (two or three linear passes instead of n·log n comparisons), the standard
-/// sort for short ones. The result is the same as `sort_unstable` (equal keys are identical).
-fn radix_sort(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, bits: u32) {
-    const DIGIT: u32 = 11;
-    const RADIX: usize = 1 << DIGIT;
-    if keys.len() < 512 || bits > 33 {
+/// Sorts keys below `2^bits` ascending. Hashed keys are spread evenly, so one counting-sort pass
+/// on their top bits (about as many bins as keys) leaves each key within a few places of where
+/// it belongs, and an insertion sort finishes the job in near-linear time; should the keys be
+/// crafted to crowd into a few bins, the insertion sort's move budget runs out and the standard
+/// sort takes over. Short vectors go straight to the standard sort. The result is the same as
+/// `sort_unstable` (equal keys are identical).
+fn sort_keys(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, counts: &mut Vec<u32>, bits: u32) {
+    let n = keys.len();
+    if n < 48 || bits > 40 {
         keys.sort_unstable();
         return;
     }
+    let width = (usize::BITS - 1 - n.leading_zeros()).min(16).min(bits);
+    let shift = bits - width;
+    counts.clear();
+    counts.resize(1 << width, 0);
+    for &k in keys.iter() {
+        counts[(k >> shift) as usize & ((1 << width) - 1)] += 1;
+    }
+    let mut sum = 0u32;
+    for c in counts.iter_mut() {
+        let here = *c;
+        *c = sum;
+        sum += here;
+    }
     tmp.clear();
-    tmp.resize(keys.len(), 0);
-    let mut shift = 0;
-    while shift < bits {
-        let mut counts = [0u32; RADIX];
-        for &k in keys.iter() {
-            counts[((k >> shift) as usize) & (RADIX - 1)] += 1;
+    tmp.resize(n, 0);
+    for &k in keys.iter() {
+        let d = (k >> shift) as usize & ((1 << width) - 1);
+        tmp[counts[d] as usize] = k;
+        counts[d] += 1;
+    }
+    std::mem::swap(keys, tmp);
+    let mut budget = 4 * n;
+    for i in 1..n {
+        let k = keys[i];
+        if keys[i - 1] <= k {
+            continue;
         }
-        let mut sum = 0u32;
-        for c in counts.iter_mut() {
-            let n = *c;
-            *c = sum;
-            sum += n;
+        let mut j = i - 1;
+        while j > 0 && keys[j - 1] > k {
+            j -= 1;
         }
-        for &k in keys.iter() {
-            let d = ((k >> shift) as usize) & (RADIX - 1);
-            tmp[counts[d] as usize] = k;
-            counts[d] += 1;
+        keys.copy_within(j..i, j + 1);
+        keys[j] = k;
+        budget = budget.saturating_sub(i - j);
+        if budget == 0 {
+            keys.sort_unstable();
+            return;
         }
-        std::mem::swap(keys, tmp);
-        shift += DIGIT;
     }
 }
 
@@ -322,21 +343,17 @@ impl FeatureExtractor {
         out.words = words;
         out.signals = links + cues.iter().flatten().count() as u32;
         let key_bits = 64 - self.shift + 1;
-        radix_sort(&mut keys, &mut scratch.sorted, key_bits);
-        let mut i = 0;
-        while i < keys.len() {
-            let key = keys[i];
-            let mut j = i;
-            while j < keys.len() && keys[j] == key {
-                j += 1;
-            }
+        sort_keys(&mut keys, &mut scratch.sorted, &mut scratch.bins, key_bits);
+        let log_tf_of: &[f32; 64] = &LOG_TF;
+        for group in keys.chunk_by(|a, b| a == b) {
+            let key = group[0];
             let weight = if key & 1 == 1 {
                 self.config.bigram_weight
             } else {
                 1.0
             };
-            let count = j - i;
-            let log_tf = match LOG_TF.get(count) {
+            let count = group.len();
+            let log_tf = match log_tf_of.get(count) {
                 Some(&v) => v,
                 None => (1.0 + count as f32).ln(),
             };
@@ -346,7 +363,6 @@ impl FeatureExtractor {
                 Some(last) if last.0 == bucket => last.1 += value,
                 _ => out.entries.push((bucket, value)),
             }
-            i = j;
         }
         out.entries.retain(|e| e.1 != 0.0);
         let norm = out
@@ -426,7 +442,8 @@ impl FeatureExtractor {
                 .tokenize(text, tokens, &mut |kind, tok| match kind {
                     // The corpus's masking placeholder (user@example.net) and other RFC 2606
                     // names in running text name a data source, not a scam.
-                    TokenKind::Word if tok.contains('.') && is_reserved_domain(tok) => {}
+                    TokenKind::Word
+                        if tok.bytes().any(|b| b == b'.') && is_reserved_domain(tok) => {}
                     TokenKind::Word | TokenKind::CjkBigram => {
                         let hash = self.token_hash(ns, tok);
                         sink(self.bucket_of_hash(hash), Some(FeatureName::Token(ns, tok)));
@@ -552,16 +569,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn radix_sort_equals_sort_unstable() {
+    fn sort_keys_equals_sort_unstable() {
         let mut x: u64 = 99;
         for (n, bits) in [
             (0, 21),
             (10, 21),
+            (47, 21),
+            (48, 21),
             (511, 21),
             (512, 21),
             (5000, 21),
             (3000, 25),
+            (3000, 29),
             (2000, 9),
+            (300, 1),
         ] {
             let keys: Vec<u64> = (0..n)
                 .map(|_| {
@@ -571,10 +592,15 @@ mod tests {
                 .collect();
             let mut expected = keys.clone();
             expected.sort_unstable();
-            let (mut got, mut tmp) = (keys, Vec::new());
-            radix_sort(&mut got, &mut tmp, bits);
+            let (mut got, mut tmp, mut bins) = (keys, Vec::new(), Vec::new());
+            sort_keys(&mut got, &mut tmp, &mut bins, bits);
             assert_eq!(got, expected, "n={n} bits={bits}");
         }
+        // Keys crafted into one bin, in reverse order: the move budget hands over to sort_unstable.
+        let mut got: Vec<u64> = (0..3000).rev().collect();
+        let (mut tmp, mut bins) = (Vec::new(), Vec::new());
+        sort_keys(&mut got, &mut tmp, &mut bins, 21);
+        assert_eq!(got, (0..3000).collect::<Vec<u64>>());
     }
     use crate::message::ViewLimits;
     use crate::tokenize::TokenizerConfig;

@@ -144,8 +144,8 @@ impl Tokenizer {
             if raw.is_empty() {
                 continue;
             }
-            normalize::normalize_line(raw, self.config.fold_confusables, tmp, line);
-            words::tokenize_line(&self.config, line, join, &mut sink);
+            let ascii = normalize::normalize_line(raw, self.config.fold_confusables, tmp, line);
+            words::tokenize_line(&self.config, line, ascii, join, &mut sink);
         }
     }
 

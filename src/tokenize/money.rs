@@ -784,13 +784,21 @@ impl MoneyReader {
 }
 
 /// A cheap filter before the table look-ups of an idle reader, since most words are not money:
-/// short words (codes, "us", "ten"), words with a digit where a fused amount has one ("250k",
-/// "usd250"), and words shaped like a longer number word (first and last letter).
-fn may_start_amount(w: &str) -> bool {
+/// short words that start with a digit or are a dollar prefix, a code or a number word ("us",
+/// "usd", "ten"), words with a digit where a fused amount has one ("250k", "usd250"), and words
+/// shaped like a longer number word (first and last letter). False only for words an idle
+/// reader ignores.
+pub(super) fn may_start_amount(w: &str) -> bool {
     let b = w.as_bytes();
     match b.len() {
         0 => false,
-        1..=3 => true,
+        // A short word starting with a letter fuses no amount ("250k" needs a digit first).
+        1..=3 => {
+            !b[0].is_ascii_alphabetic()
+                || dollar_prefix(w).is_some()
+                || currency_code(w).is_some()
+                || number_word(w).is_some()
+        }
         n => {
             b[0].is_ascii_digit()
                 || b[3].is_ascii_digit()

@@ -11,12 +11,13 @@ use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 /// ASCII lines are only lower-cased (the fast path). Other lines: invisible characters removed,
 /// NFKC, typographic apostrophes made `'`, lower-cased, and (if `fold`) look-alike Cyrillic/Greek
 /// letters in mixed-script words rewritten as Latin (or the reverse, see [`fold_word`]).
-pub(super) fn normalize_line(line: &str, fold: bool, tmp: &mut String, out: &mut String) {
+/// Returns true when `line` was ASCII (so `out` is too).
+pub(super) fn normalize_line(line: &str, fold: bool, tmp: &mut String, out: &mut String) -> bool {
     out.clear();
     if line.is_ascii() {
         out.push_str(line);
         out.make_ascii_lowercase();
-        return;
+        return true;
     }
     // Invisible characters go first so that NFKC can compose across them ("e\u{200B}\u{301}").
     tmp.clear();
@@ -33,6 +34,7 @@ pub(super) fn normalize_line(line: &str, fold: bool, tmp: &mut String, out: &mut
             push_lower(c, out);
         }
     }
+    false
 }
 
 /// Unicode format characters (general category Cf) and other default-ignorable code points

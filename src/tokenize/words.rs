@@ -5,12 +5,14 @@
 //! - words spelt out letter by letter rejoined ("W e s t e r n", "w-e-s-t", "W.e.s.t.e.r.n");
 //! - numerals replaced by their shape and passed, with everything else, to the money reader.
 //!
-//! `unicode_word_indices` is used (not `split_word_bounds`) because it keeps the crate's ASCII
-//! fast path; the separators between words are recovered from the offsets.
+//! ASCII text is split by `AsciiWords`, which gives exactly what unicode-segmentation's own
+//! ASCII fast path gives, in one pass; a line with non-ASCII text is cut at spaces so that its
+//! ASCII stretches keep that path and only the rest goes through `unicode_word_indices`. The
+//! separators between words are recovered from the offsets.
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::money::{Event, MoneyReader};
+use super::money::{may_start_amount, Event, MoneyReader};
 use super::typed::{is_numeral, parse_numeral};
 use super::{Sink, TokenKind, TokenizerConfig};
 
@@ -124,10 +126,160 @@ struct LineReader<'l, 'c> {
     money: MoneyReader,
 }
 
-/// Emits the tokens of one normalised line.
+/// Byte classes of the ASCII word scanner.
+const CORE: u8 = 1;
+const ALPHA: u8 = 2;
+const DIGIT: u8 = 4;
+
+/// Letters and digits (which also mark a word as having content) and `_` (which joins words).
+static ASCII_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphabetic() {
+            CORE | ALPHA
+        } else if c.is_ascii_digit() {
+            CORE | DIGIT
+        } else if c == b'_' {
+            CORE
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The words of an ASCII line as `(start, end)` byte offsets: exactly what
+/// `unicode_word_indices` gives for ASCII text (unicode-segmentation's ASCII fast path), in one
+/// pass without its per-segment filtering. A word is a run of letters, digits and `_`, joined
+/// across `.` `,` `;` `'` between digits and `'` `.` `:` between letters, holding at least one
+/// letter or digit; every other byte (spaces, CR LF, punctuation) is a segment of its own that
+/// holds no letter or digit and is dropped.
+struct AsciiWords<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> AsciiWords<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        AsciiWords { bytes, pos: 0 }
+    }
+
+    #[inline]
+    fn class(b: u8) -> u8 {
+        ASCII_CLASS[usize::from(b)]
+    }
+
+    /// The separator at `i` is inside a word: WB11/WB12 (digits either side of `.,;'`) and
+    /// WB6/WB7 (letters either side of `'.:`).
+    #[inline]
+    fn is_infix(b: u8, prev: u8, next: u8) -> bool {
+        let both = Self::class(prev) & Self::class(next);
+        match b {
+            b'.' | b'\'' => both & (DIGIT | ALPHA) != 0,
+            b',' | b';' => both & DIGIT != 0,
+            b':' => both & ALPHA != 0,
+            _ => false,
+        }
+    }
+}
+
+impl Iterator for AsciiWords<'_> {
+    type Item = (usize, usize);
+
+    #[inline]
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let b = self.bytes;
+        let len = b.len();
+        let mut i = self.pos;
+        loop {
+            // Skip the segments that are not words.
+            while i < len && Self::class(b[i]) == 0 {
+                i += 1;
+            }
+            if i >= len {
+                self.pos = len;
+                return None;
+            }
+            let start = i;
+            let mut content = Self::class(b[i]) & (ALPHA | DIGIT);
+            i += 1;
+            while i < len {
+                let c = Self::class(b[i]);
+                if c != 0 {
+                    content |= c;
+                } else if !(i + 1 < len && Self::is_infix(b[i], b[i - 1], b[i + 1])) {
+                    break;
+                }
+                i += 1;
+            }
+            // A run of underscores alone is no word.
+            if content & (ALPHA | DIGIT) != 0 {
+                self.pos = i;
+                return Some((start, i));
+            }
+        }
+    }
+}
+
+/// Calls `f(start, word, is_ascii)` for the UAX #29 words of `line` in order: the same words as
+/// `unicode_word_indices`, with every stretch of ASCII text read by [`AsciiWords`].
+///
+/// A line with some non-ASCII text is cut where an ASCII character other than a space follows
+/// a space: UAX #29 always breaks there, and no rule looks across a space (WB3d joins spaces
+/// only to spaces, WB4 attaches only Extend, Format and ZWJ, which are not ASCII, and the
+/// look-ahead and look-behind of WB6/7 and WB11/12 need letters or digits next to the
+/// punctuation). So the pieces can be segmented apart, and the ASCII ones keep the fast path.
+fn for_each_word<'l>(line: &'l str, ascii: bool, mut f: impl FnMut(usize, &'l str, bool)) {
+    let b = line.as_bytes();
+    if ascii || line.is_ascii() {
+        return ascii_words(line, 0, b.len(), &mut f);
+    }
+    let is_cut = |i: usize| b[i - 1] == b' ' && b[i].is_ascii() && b[i] != b' ';
+    let mut at = 0;
+    while at < b.len() {
+        let Some(q) = b[at..].iter().position(|c| !c.is_ascii()).map(|i| at + i) else {
+            return ascii_words(line, at, b.len(), &mut f);
+        };
+        // ASCII up to the last cut before the non-ASCII character, the rest up to the next cut.
+        let p = (at + 1..q).rev().find(|&i| is_cut(i)).unwrap_or(at);
+        ascii_words(line, at, p, &mut f);
+        let r = (q + 1..b.len()).find(|&i| is_cut(i)).unwrap_or(b.len());
+        let piece = line.get(p..r).unwrap_or_default();
+        for (start, w) in piece.unicode_word_indices() {
+            f(p + start, w, false);
+        }
+        at = r;
+    }
+}
+
+/// [`AsciiWords`] of `line[from..to]`, an ASCII stretch, with offsets into `line`.
+#[inline]
+fn ascii_words<'l>(
+    line: &'l str,
+    from: usize,
+    to: usize,
+    f: &mut impl FnMut(usize, &'l str, bool),
+) {
+    let Some(piece) = line.as_bytes().get(from..to) else {
+        return;
+    };
+    for (start, end) in AsciiWords::new(piece) {
+        f(
+            from + start,
+            line.get(from + start..from + end).unwrap_or_default(),
+            true,
+        );
+    }
+}
+
+/// Emits the tokens of one normalised line; `ascii` may say that the line is known to be ASCII.
 pub(super) fn tokenize_line(
     config: &TokenizerConfig,
     line: &str,
+    ascii: bool,
     join: &mut String,
     sink: &mut Sink<'_>,
 ) {
@@ -139,11 +291,13 @@ pub(super) fn tokenize_line(
         money: MoneyReader::new(),
     };
     let mut prev_end = 0;
-    for (start, w) in line.unicode_word_indices() {
+    for_each_word(line, ascii, |start, w, ascii_word| {
         let gap = line.get(prev_end..start).unwrap_or_default();
-        r.word(gap, start, w, join, sink);
+        if !(ascii_word && r.ordinary_ascii_word(gap, w, sink)) {
+            r.word(gap, start, w, join, sink);
+        }
         prev_end = start + w.len();
-    }
+    });
     r.end_runs(join, sink);
     r.gap(line.get(prev_end..).unwrap_or_default(), sink);
     if config.typed_tokens {
@@ -152,6 +306,36 @@ pub(super) fn tokenize_line(
 }
 
 impl LineReader<'_, '_> {
+    /// The common case on an ASCII line, in a few compares: a word of two or more characters
+    /// that starts with a letter, fits the length limit, is not dotted letters ("w.e.s.t") and
+    /// cannot start an amount, after an ASCII separator without `$`, while no spelt-out or bigram run
+    /// is open and no amount is being read. Emits it as [`Self::word`] would and returns true;
+    /// false leaves the word to [`Self::word`].
+    #[inline]
+    fn ordinary_ascii_word(&mut self, gap: &str, w: &str, sink: &mut Sink<'_>) -> bool {
+        let b = w.as_bytes();
+        let ordinary = b.len() >= 2
+            && b.len() <= self.config.max_word_chars
+            && b[0].is_ascii_alphabetic()
+            && (b.len() < 5 || !matches!(b[1], b'.' | b'_'))
+            && self.letters.is_none()
+            && self.cjk.is_none();
+        if !ordinary {
+            return false;
+        }
+        if self.config.typed_tokens {
+            let plain_gap = gap.bytes().all(|c| c != b'$' && c.is_ascii());
+            if !self.money.is_idle() || may_start_amount(w) || !plain_gap {
+                return false;
+            }
+            // What the separator and the word would do to an idle reader.
+            self.money.skip_separator();
+        }
+        sink.token(TokenKind::Word, w);
+        self.flush(sink);
+        true
+    }
+
     /// One UAX #29 word at `start`, after the separator text `gap`.
     fn word(&mut self, gap: &str, start: usize, w: &str, join: &mut String, sink: &mut Sink<'_>) {
         if !self.config.cjk_bigrams || w.is_ascii() || !w.chars().any(is_bigram_char) {
@@ -382,4 +566,73 @@ fn cjk_unit(run: &mut CjkRun, line: &str, start: usize, end: usize, sink: &mut S
     run.prev_start = Some(start);
     run.end = end;
     run.units += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AsciiWords;
+    use unicode_segmentation::UnicodeSegmentation;
+
+    fn ours(s: &str) -> Vec<(usize, &str)> {
+        AsciiWords::new(s.as_bytes())
+            .map(|(a, b)| (a, &s[a..b]))
+            .collect()
+    }
+
+    #[test]
+    fn ascii_words_literal() {
+        let s =
+            "Mr. J.R.R. Smith's e.g. 1,000.50 $250;000 a:b 1:2 __ _x_ x__y 3'4 a'1 http://x.y \r\n";
+        assert_eq!(
+            ours(s).iter().map(|w| w.1).collect::<Vec<_>>(),
+            [
+                "Mr", "J.R.R", "Smith's", "e.g", "1,000.50", "250;000", "a:b", "1", "2", "_x_",
+                "x__y", "3'4", "a", "1", "http", "x.y"
+            ]
+        );
+    }
+
+    #[test]
+    fn pieces_of_mixed_lines_equal_unicode_word_indices() {
+        // Mixed text: the cuts at spaces must give the words of the whole line.
+        let alphabet = [
+            "a", "b", "Z", "0", "9", "_", ".", ",", "'", ":", "$", " ", " ", "\t", "é", "\u{301}",
+            "\u{200D}", "\u{200B}", "日", "本", "ー", "한", "€", "’", "🇫", "🇷", "👍", "\u{FE0F}",
+            "א", "\"", "٣",
+        ];
+        let mut x: u64 = 11;
+        for len in 0..4000usize {
+            let s: String = (0..len % 30)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    alphabet[(x >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            let mut got = Vec::new();
+            super::for_each_word(&s, false, |start, w, _| got.push((start, w)));
+            let want: Vec<(usize, &str)> = s.unicode_word_indices().collect();
+            assert_eq!(got, want, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_words_equal_unicode_word_indices() {
+        // Random ASCII rich in the bytes the rules look at, against the crate's own answer.
+        let alphabet = b"ab Z09_.,;':-$\r\n\t\"!/";
+        let mut x: u64 = 7;
+        for len in 0..2000usize {
+            let s: String = (0..len % 40)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    char::from(alphabet[(x >> 33) as usize % alphabet.len()])
+                })
+                .collect();
+            let want: Vec<(usize, &str)> = s.unicode_word_indices().collect();
+            assert_eq!(ours(&s), want, "{s:?}");
+        }
+    }
 }
