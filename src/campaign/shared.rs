@@ -35,8 +35,15 @@
 //! (200 ms by default) for everything: waiting for its turn behind the sender's other messages
 //! on this MTA, connecting, reading, writing and retrying. When the reply to `EXEC` is lost,
 //! the re-read gets at most half the budget more; the first message answered after a fallback
-//! also writes back the breakers the fallback tripped, within one more budget. A message whose state cannot be read or
-//! written within the budget is decided by an in-process fallback tracker. When Redis failed
+//! also writes back the breakers the fallback tripped, within one more budget (and its
+//! re-read): at most about three budgets in all, which the milter's settings keep below its
+//! scan timeout. Connecting gets half of what is left of the budget (the redis crate spends
+//! one timeout on the TCP connect and its set-up replies: two round trips of the five of a
+//! first message). A host name in the URL is resolved when the store is opened, and again only
+//! on a thread of its own after Redis failed: no message waits for DNS (a name that does not
+//! resolve at start is an outage until it does). A message whose state cannot be read or
+//! written within the budget is decided by an in-process fallback tracker; so is one whose
+//! budget was spent before its write was sent, without counting as an outage. When Redis failed
 //! or timed out, it is not asked again for [`RETRY_AFTER`], so an outage costs each MTA at
 //! most one budget per second. An ERROR is logged at most once a minute for outages, and
 //! separately a WARN at most once a minute when a sender's turn or other MTAs' writes outlast
@@ -47,13 +54,18 @@
 //! since it started are not held), and a breaker the fallback trips holds and alerts here at
 //! once. At the next answer from Redis those trips are written to it (unless the sender's
 //! breaker there is already open) and the fallback's counts are dropped: the counts of an
-//! outage are per MTA, so a campaign spread over several MTAs during one trips later.
+//! outage are per MTA, so a campaign spread over several MTAs during one trips later. A
+//! tripped sender's own next message answered by Redis writes its trip in its own transaction
+//! and is held (no second alert), even when the write-back of all trips does not get the
+//! sender's turn. One thread at a time writes trips back; a trip leaves the fallback only once
+//! written.
 //! Administrator commands need Redis: they fail with the error instead of acting on one MTA.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -90,8 +102,6 @@ const FORMAT: &str = "v1";
 const STRIPES: usize = 64;
 /// Pause between two looks at a sender's turn.
 const TURN_POLL: Duration = Duration::from_micros(500);
-/// Most replies the redis crate reads when it sets a new connection up.
-const SETUP_REPLIES: u32 = 4;
 /// Days of mail in its baseline from which a sender's value lives the long expiry.
 const SETTLED_DAYS: u32 = 2;
 
@@ -127,6 +137,15 @@ pub enum SharedError {
         "campaign state in Redis: sender {sender:?} busy with other messages for most of {budget_ms} ms"
     )]
     Busy {
+        /// The sender key.
+        sender: String,
+        /// The time budget.
+        budget_ms: u64,
+    },
+    /// The time budget was spent before the write was sent (nothing changed in Redis, and
+    /// Redis did not fail: not an outage).
+    #[error("campaign state in Redis: sender {sender:?}: the {budget_ms} ms budget was spent before the write was sent")]
+    NotSent {
         /// The sender key.
         sender: String,
         /// The time budget.
@@ -267,6 +286,15 @@ fn arm(con: &redis::Connection, deadline: Instant) -> redis::RedisResult<()> {
     con.set_write_timeout(Some(left))
 }
 
+/// How [`transact`] failed.
+enum TxError {
+    /// The budget was spent before anything was sent: nothing can have been carried out.
+    NotSent,
+    /// Sending or a reply failed (the transaction may have been carried out unless Redis
+    /// answered with an error: [`ambiguous`]).
+    Failed(redis::RedisError),
+}
+
 /// Sends the `MULTI`/`EXEC` pipeline `p` and reads its replies, each by `deadline`: whether
 /// `EXEC` was carried out (false: a watched key changed). Unlike `Pipeline::query`, which
 /// reads every reply after a timeout (one more timeout each), the first failure ends it.
@@ -274,24 +302,27 @@ fn transact(
     con: &mut redis::Connection,
     p: &redis::Pipeline,
     deadline: Instant,
-) -> redis::RedisResult<bool> {
-    arm(con, deadline)?;
-    con.send_packed_command(&p.get_packed_pipeline())?;
+) -> Result<bool, TxError> {
+    if arm(con, deadline).is_err() {
+        return Err(TxError::NotSent);
+    }
+    con.send_packed_command(&p.get_packed_pipeline())
+        .map_err(TxError::Failed)?;
     let mut last = redis::Value::Nil;
     // MULTI, the queued command, EXEC.
     for _ in 0..3 {
-        arm(con, deadline)?;
-        last = con.recv_response()?;
+        arm(con, deadline).map_err(TxError::Failed)?;
+        last = con.recv_response().map_err(TxError::Failed)?;
     }
     match last {
         redis::Value::Nil => Ok(false),
         redis::Value::Array(_) => Ok(true),
-        redis::Value::ServerError(e) => Err(e.into()),
-        other => Err(redis::RedisError::from((
+        redis::Value::ServerError(e) => Err(TxError::Failed(e.into())),
+        other => Err(TxError::Failed(redis::RedisError::from((
             redis::ErrorKind::Parse,
             "unexpected reply to EXEC",
             format!("{other:?}"),
-        ))),
+        )))),
     }
 }
 
@@ -320,10 +351,37 @@ fn breaker_only(mut st: SenderState, baseline_days: u32) -> Option<SenderState> 
     Some(st)
 }
 
+/// Opens `sender`'s breaker in `t` with the incident of `local` (a state of the fallback),
+/// unless it is open already (tripped by another MTA, or blocked).
+fn write_trip(t: &mut Tracker, sender: &str, local: &SenderState) {
+    let days = t.config.baseline_days;
+    let st = t
+        .senders
+        .entry(sender.to_string())
+        .or_insert_with(|| SenderState {
+            last_at: local.last_at,
+            live: None,
+            baseline: Baseline::new(days),
+            streak: 0,
+            grace_until: 0,
+            incident: None,
+            blocked_since: None,
+        });
+    if !st.pinned() {
+        st.incident.clone_from(&local.incident);
+    }
+}
+
 /// Per-sender campaign state in Redis: the transactions, no fallback (see [`SharedTracker`]).
 /// Blocking: call it off an async reactor's threads.
 pub struct RedisStore {
     client: redis::Client,
+    /// The host name and port of a TCP URL whose host is a name (not an address), and its
+    /// addresses: resolved when opening, and again only in the background after a failure
+    /// (never while a message waits).
+    named: Option<(String, u16)>,
+    resolved: Arc<Mutex<Resolved>>,
+    resolving: Arc<AtomicBool>,
     target: String,
     keys: String,
     config: CampaignConfig,
@@ -353,6 +411,18 @@ impl RedisStore {
             url: redact(url),
             source,
         })?;
+        let named = match client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port) if host.parse::<IpAddr>().is_err() => {
+                Some((host.clone(), *port))
+            }
+            _ => None,
+        };
+        let resolved = Arc::new(Mutex::new(Resolved::default()));
+        if let Some((host, port)) = &named {
+            // Once, here; a name that does not resolve now is resolved again in the
+            // background after the first failure.
+            lock(&resolved).addrs = resolve(host, *port);
+        }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
@@ -361,6 +431,9 @@ impl RedisStore {
         );
         Ok(RedisStore {
             client,
+            named,
+            resolved,
+            resolving: Arc::new(AtomicBool::new(false)),
             target: redact(url),
             keys: format!("{prefix}:{FORMAT}:sender:"),
             shape: Shape::of(&config),
@@ -403,12 +476,17 @@ impl RedisStore {
     /// `idle_evict_s`.
     fn ttl(&self, st: &SenderState) -> u64 {
         let c = &self.config;
+        // Values read from Redis: no arithmetic on them may overflow.
         let at = st.last_at.max(st.baseline.last_learned);
         // The window ending with today (`learned` leaves out the day it is asked on).
-        let settled =
-            st.grace_until > at || st.baseline.learned(at + 86_400, SETTLED_DAYS).is_some();
+        let settled = st.grace_until > at
+            || st
+                .baseline
+                .learned(at.saturating_add(86_400), SETTLED_DAYS)
+                .is_some();
         if settled {
-            c.idle_evict_s + (u64::from(c.baseline_days) + 1) * 86_400
+            c.idle_evict_s
+                .saturating_add((u64::from(c.baseline_days) + 1).saturating_mul(86_400))
         } else {
             c.idle_evict_s
         }
@@ -470,20 +548,88 @@ impl RedisStore {
         };
         if matches!(&result, Err(e) if e.is_outage()) {
             *lock(&self.retry_at) = Some(Instant::now() + RETRY_AFTER);
+            self.resolve_in_background();
         }
         result
     }
 
+    /// Connects by `deadline`, with half of what is left until it: the redis crate spends
+    /// one timeout on the TCP connect and the replies of its connection set-up (AUTH, SELECT,
+    /// CLIENT SETINFO; sent together, answered in one round trip), so a connect costs two
+    /// round trips and leaves the other half for `WATCH`, `GET` and the transaction (three
+    /// more). A Redis that accepts and then stalls costs at most that half (it is read with
+    /// what is left of it). A host name is not resolved here (see `RedisStore::named`).
     fn connect(&self, deadline: Instant) -> redis::RedisResult<redis::Connection> {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(spent());
         }
-        // The redis crate gives each of the (up to four) replies of its connection set-up
-        // (AUTH, SELECT, CLIENT SETINFO twice) what is left of the timeout: a quarter keeps
-        // a Redis that accepts and then stalls within the budget.
-        self.client
-            .get_connection_with_timeout((left / SETUP_REPLIES).max(Duration::from_millis(1)))
+        let timeout = (left / 2).max(Duration::from_millis(1));
+        let Some((_, port)) = &self.named else {
+            return self.client.get_connection_with_timeout(timeout);
+        };
+        // Each address in turn (from the one that answered last) with half of what is left:
+        // a refused one costs nothing, a silent one half, and all of them the budget at most.
+        let (addrs, first) = {
+            let r = lock(&self.resolved);
+            (r.addrs.clone(), r.next)
+        };
+        let mut last = None;
+        for i in 0..addrs.len() {
+            let n = (first + i) % addrs.len();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let info = self
+                .client
+                .get_connection_info()
+                .clone()
+                .set_addr(redis::ConnectionAddr::Tcp(addrs[n].ip().to_string(), *port));
+            match redis::Client::open(info).and_then(|c| {
+                c.get_connection_with_timeout((left / 2).max(Duration::from_millis(1)))
+            }) {
+                Ok(con) => {
+                    lock(&self.resolved).next = n;
+                    return Ok(con);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the host name did not resolve (resolved again in the background)",
+            )
+            .into()
+        }))
+    }
+
+    /// Resolves the host name again on a thread of its own (one at a time), for the next
+    /// connects: the system resolver may take seconds, which no message waits for.
+    fn resolve_in_background(&self) {
+        let Some((host, port)) = self.named.clone() else {
+            return;
+        };
+        if self.resolving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (resolved, resolving) = (self.resolved.clone(), self.resolving.clone());
+        let spawned = std::thread::Builder::new()
+            .name("sendguard-redis-dns".into())
+            .spawn(move || {
+                let addrs = resolve(&host, port);
+                if !addrs.is_empty() {
+                    let mut r = lock(&resolved);
+                    if r.addrs != addrs {
+                        *r = Resolved { addrs, next: 0 };
+                    }
+                }
+                resolving.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.resolving.store(false, Ordering::Release);
+        }
     }
 
     fn give_back(&self, con: redis::Connection) {
@@ -657,8 +803,16 @@ impl RedisStore {
                 match transact(con, &p, deadline) {
                     Ok(true) => return Ok((out, state)),
                     Ok(false) => {}
+                    // Nothing sent: decided in process, but Redis did not fail (the
+                    // connection, still watching the key, is not reused).
+                    Err(TxError::NotSent) => {
+                        return Err(Stale::Other(SharedError::NotSent {
+                            sender: sender.to_string(),
+                            budget_ms: self.timeout.as_millis() as u64,
+                        }))
+                    }
                     // Maybe carried out: read it again (never write it again).
-                    Err(e) if ambiguous(&e) && state.is_some() => {
+                    Err(TxError::Failed(e)) if ambiguous(&e) && state.is_some() => {
                         let Some((fresh, stored)) = self.reread(&key, deadline) else {
                             return Err(e.into());
                         };
@@ -672,7 +826,7 @@ impl RedisStore {
                             _ => Err(e.into()),
                         };
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(TxError::Failed(e)) => return Err(e.into()),
                 }
             }
             Err(Stale::Other(SharedError::Contention {
@@ -694,13 +848,26 @@ impl RedisStore {
     }
 
     /// [`Tracker::observe`] on the shared state by `deadline`, and the sender's state now
-    /// stored.
+    /// stored. `trip`: an incident the fallback opened for the sender, not yet in Redis; it is
+    /// written first (unless the stored breaker is already open), in the same transaction, so
+    /// the message is held without a second alert.
     fn observe(
         &self,
         obs: &Observation,
+        trip: Option<&SenderState>,
         deadline: Instant,
     ) -> Result<(Outcome, Option<SenderState>), SharedError> {
-        self.update(&obs.sender, deadline, |t| t.observe(obs), carries_alert)
+        self.update(
+            &obs.sender,
+            deadline,
+            |t| {
+                if let Some(local) = trip {
+                    write_trip(t, &obs.sender, local);
+                }
+                t.observe(obs)
+            },
+            carries_alert,
+        )
     }
 
     /// A tracker holding the stored senders, at most `max` of them, and whether more keys
@@ -755,6 +922,21 @@ impl RedisStore {
     }
 }
 
+/// The addresses of a Redis host name, and which one the next connect tries.
+#[derive(Default)]
+struct Resolved {
+    addrs: Vec<SocketAddr>,
+    next: usize,
+}
+
+/// The addresses of `host` (none when it does not resolve).
+fn resolve(host: &str, port: u16) -> Vec<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()
+        .map(|a| a.collect())
+        .unwrap_or_default()
+}
+
 /// A pause of 0 to 300 µs, different per call.
 fn jitter() -> Duration {
     let seed = std::time::SystemTime::now()
@@ -790,6 +972,15 @@ fn escape_glob(s: &str) -> String {
     out
 }
 
+/// Lowers a flag when dropped (also when unwinding).
+struct Lowered<'a>(&'a AtomicBool);
+
+impl Drop for Lowered<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// What an MTA decides on while Redis is unavailable.
 struct Fallback {
     tracker: Tracker,
@@ -810,6 +1001,9 @@ pub struct SharedTracker {
     up: AtomicBool,
     /// The fallback decided messages since its state was last written back and dropped.
     pending: AtomicBool,
+    /// A thread is writing the fallback's trips back ([`SharedTracker::recover`]): one at a
+    /// time.
+    recovering: AtomicBool,
     fallbacks: AtomicU64,
     /// Redis failed or timed out.
     log_outage: Every,
@@ -839,6 +1033,7 @@ impl SharedTracker {
             }),
             up: AtomicBool::new(true),
             pending: AtomicBool::new(false),
+            recovering: AtomicBool::new(false),
             fallbacks: AtomicU64::new(0),
             log_outage: Every::new(LOG_EVERY),
             log_busy: Every::new(LOG_EVERY),
@@ -869,7 +1064,19 @@ impl SharedTracker {
     /// shared state within the time budget, else in process. Never fails.
     pub fn observe(&self, obs: &Observation) -> Outcome {
         let deadline = Instant::now() + self.store.timeout;
-        match self.shared(|s| s.observe(obs, deadline)) {
+        // A breaker the fallback tripped for this sender and not yet written to Redis: this
+        // message writes it, on the sender's own turn, and is held.
+        let trip = self.pending_trip(&obs.sender);
+        let shared = self.shared(|s| {
+            let decided = s.observe(obs, trip.as_ref(), deadline)?;
+            if trip.is_some() {
+                let mut fb = lock(&self.fallback);
+                fb.tripped.remove(&obs.sender);
+                fb.tracker.senders.remove(&obs.sender);
+            }
+            Ok(decided)
+        });
+        match shared {
             Ok((outcome, state)) => {
                 self.remember(&obs.sender, state.as_ref());
                 outcome
@@ -891,6 +1098,23 @@ impl SharedTracker {
                 outcome
             }
         }
+    }
+
+    /// The fallback's state of `sender` when its breaker was tripped by the fallback and not
+    /// yet written to Redis.
+    fn pending_trip(&self, sender: &str) -> Option<SenderState> {
+        if !self.pending.load(Ordering::Relaxed) {
+            return None;
+        }
+        let fb = lock(&self.fallback);
+        if !fb.tripped.contains(sender) {
+            return None;
+        }
+        fb.tracker
+            .senders
+            .get(sender)
+            .filter(|st| st.incident.is_some())
+            .cloned()
     }
 
     /// Closes a sender's breaker in Redis ([`Tracker::release`]); whether it was known.
@@ -970,11 +1194,23 @@ impl SharedTracker {
             Ok(v) => {
                 let was_down = !self.up.swap(true, Ordering::Relaxed);
                 if was_down || self.pending.load(Ordering::Relaxed) {
-                    self.recover(was_down);
+                    if self.recovering.swap(true, Ordering::AcqRel) {
+                        // Another thread writes back; what it leaves, the next answer does.
+                        if was_down {
+                            info!(redis = %self.store.target(), "campaign state in Redis reachable again");
+                        }
+                    } else {
+                        let _done = Lowered(&self.recovering);
+                        self.recover(was_down);
+                    }
                 }
                 Ok(v)
             }
-            Err(e @ (SharedError::Contention { .. } | SharedError::Busy { .. })) => {
+            Err(
+                e @ (SharedError::Contention { .. }
+                | SharedError::Busy { .. }
+                | SharedError::NotSent { .. }),
+            ) => {
                 if self.log_busy.ready() {
                     warn!(error = %e, "deciding in process (at most one such line a minute)");
                 }
@@ -1002,50 +1238,36 @@ impl SharedTracker {
     }
 
     /// Redis answers (again): writes the breakers the fallback tripped, drops its counts.
-    /// The writes share one time budget; those left are written at the next answer.
+    /// The writes share one time budget; those left are written at the next answer. One
+    /// thread at a time ([`SharedTracker::recovering`]). A trip stays in the fallback (name
+    /// and state) until it is written, so a failed write loses nothing.
     fn recover(&self, was_down: bool) {
         let (tripped, decided) = {
             let mut fb = lock(&self.fallback);
             self.pending.store(false, Ordering::Relaxed);
-            let tripped: Vec<(String, SenderState)> = std::mem::take(&mut fb.tripped)
-                .into_iter()
-                .filter_map(|k| fb.tracker.senders.get(&k).cloned().map(|st| (k, st)))
+            let tripped: Vec<(String, SenderState)> = fb
+                .tripped
+                .iter()
+                .filter_map(|k| fb.tracker.senders.get(k).cloned().map(|st| (k.clone(), st)))
                 .collect();
             (tripped, std::mem::take(&mut fb.decided))
         };
         let deadline = Instant::now() + self.store.timeout;
         let mut written = 0;
-        for (n, (key, local)) in tripped.iter().enumerate() {
-            let result = self.store.update(
-                key,
-                deadline,
-                |t| {
-                    let days = t.config.baseline_days;
-                    let st = t.senders.entry(key.clone()).or_insert_with(|| SenderState {
-                        last_at: local.last_at,
-                        live: None,
-                        baseline: Baseline::new(days),
-                        streak: 0,
-                        grace_until: 0,
-                        incident: None,
-                        blocked_since: None,
-                    });
-                    if !st.pinned() {
-                        st.incident.clone_from(&local.incident);
-                    }
-                },
-                |_, _| false,
-            );
+        for (key, local) in &tripped {
+            let result =
+                self.store
+                    .update(key, deadline, |t| write_trip(t, key, local), |_, _| false);
             match result {
                 Ok(((), state)) => {
                     written += 1;
                     self.remember(key, state.as_ref());
+                    // Its state stays until the end (the fallback holds the sender meanwhile).
+                    lock(&self.fallback).tripped.remove(key);
                 }
                 Err(e) => {
                     // Keep the fallback as it is and write the rest at the next answer.
                     let mut fb = lock(&self.fallback);
-                    fb.tripped
-                        .extend(tripped[n..].iter().map(|(k, _)| k.clone()));
                     fb.decided += decided;
                     self.pending.store(true, Ordering::Relaxed);
                     drop(fb);
@@ -1269,6 +1491,131 @@ mod tests {
         let _: () = redis::cmd("DEL").arg(keys).query(&mut con).unwrap();
     }
 
+    /// Deletes the keys under `prefix`.
+    fn clean(url: &str, prefix: &str) {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query(&mut con)
+            .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(keys).query(&mut con).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_budget_spent_before_the_write_is_sent_is_not_an_outage() {
+        let Some(url) = test_redis("a_budget_spent_before_the_write_is_sent") else {
+            return;
+        };
+        let prefix = format!("sendguard-test:unit-not-sent:{}", std::process::id());
+        let budget = Duration::from_millis(100);
+        let t = SharedTracker::open(&url, &prefix, CampaignConfig::default(), budget).unwrap();
+        let t0 = 1_795_392_000;
+        // The decision outlasts the budget (a stand-in for a slow machine): nothing is sent.
+        let deadline = Instant::now() + budget;
+        let result = t.shared(|s| {
+            s.update(
+                "ann",
+                deadline,
+                |tr| {
+                    std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                    tr.observe(&ham("ann", 0, t0))
+                },
+                |_, _| false,
+            )
+        });
+        assert!(
+            matches!(result, Err(SharedError::NotSent { .. })),
+            "{:?}",
+            result.err()
+        );
+        assert!(t.is_up(), "not an outage");
+        assert!(!t.store.resting(), "Redis is asked again at once");
+        assert!(t.sender("ann", t0).unwrap().is_none(), "nothing written");
+        assert_eq!(t.observe(&ham("ann", 1, t0 + 10)), Outcome::Allow);
+        clean(&url, &prefix);
+    }
+
+    #[test]
+    fn one_recovery_at_a_time_and_a_failed_write_back_keeps_the_trip() {
+        let Some(url) = test_redis("one_recovery_at_a_time") else {
+            return;
+        };
+        let prefix = format!("sendguard-test:unit-recover:{}", std::process::id());
+        let budget = Duration::from_millis(200);
+        let t = SharedTracker::open(&url, &prefix, CampaignConfig::default(), budget).unwrap();
+        let t0 = 1_795_392_000;
+        assert_eq!(t.observe(&ham("ann", 0, t0)), Outcome::Allow);
+        // Eve's turn is held: her flood trips the fallback's breaker.
+        let stripe = xxhash_rust::xxh3::xxh3_64(b"eve") as usize % STRIPES;
+        let turn = lock(&t.store.stripes[stripe]);
+        t.observe(&fraud("eve", 1, t0 + 10));
+        assert!(t.observe(&fraud("eve", 2, t0 + 20)).alert().is_some());
+        let local = lock(&t.fallback).tracker.senders["eve"].clone();
+
+        // Another thread is recovering: this answer leaves the write-back to it.
+        t.recovering.store(true, Ordering::SeqCst);
+        assert_eq!(t.observe(&ham("ann", 1, t0 + 30)), Outcome::Allow);
+        assert!(t.pending.load(Ordering::Relaxed));
+        t.recovering.store(false, Ordering::SeqCst);
+
+        // The write-back fails (eve's turn is still held): her name and state stay.
+        assert_eq!(t.observe(&ham("ann", 2, t0 + 40)), Outcome::Allow);
+        {
+            let fb = lock(&t.fallback);
+            assert!(fb.tripped.contains("eve"));
+            assert_eq!(fb.tracker.senders.get("eve"), Some(&local));
+        }
+        assert!(t.pending.load(Ordering::Relaxed));
+        assert!(!t.recovering.load(Ordering::SeqCst));
+        drop(turn);
+
+        // The next answer writes it.
+        assert_eq!(t.observe(&ham("ann", 3, t0 + 50)), Outcome::Allow);
+        let eve = t.sender("eve", t0 + 60).unwrap().unwrap();
+        assert_eq!(eve.summary.state, super::super::BreakerState::Tripped);
+        assert!(!t.pending.load(Ordering::Relaxed));
+        assert!(lock(&t.fallback).tracker.senders.is_empty());
+        clean(&url, &prefix);
+    }
+
+    #[test]
+    fn a_host_name_is_resolved_when_opening_not_per_message() {
+        let Some(url) = test_redis("a_host_name_is_resolved_when_opening") else {
+            return;
+        };
+        let Some(rest) = url.strip_prefix("redis://127.0.0.1:") else {
+            eprintln!("a_host_name_is_resolved_when_opening: skipped, {url} is not on 127.0.0.1");
+            return;
+        };
+        let named = format!("redis://localhost:{rest}");
+        let store = RedisStore::open(
+            &named,
+            DEFAULT_PREFIX,
+            CampaignConfig::default(),
+            DEFAULT_TIMEOUT,
+        )
+        .unwrap();
+        let port = store.named.as_ref().map(|(_, p)| *p).unwrap();
+        let addrs = lock(&store.resolved).addrs.clone();
+        assert!(!addrs.is_empty(), "resolved when opening");
+        assert!(addrs.iter().all(|a| a.port() == port));
+        // localhost may resolve to ::1 first, where the test Redis does not listen: the next
+        // address is tried within the same budget.
+        store.ping().unwrap();
+        store.ping().unwrap();
+        // An address is not resolved again.
+        let ip = RedisStore::open(
+            &url,
+            DEFAULT_PREFIX,
+            CampaignConfig::default(),
+            DEFAULT_TIMEOUT,
+        )
+        .unwrap();
+        assert!(ip.named.is_none());
+    }
+
     #[test]
     fn only_a_settled_sender_gets_the_long_expiry() {
         let store = RedisStore::open(
@@ -1304,6 +1651,9 @@ mod tests {
         assert_eq!(store.ttl(&grace), long, "in a grace period");
         grace.grace_until = t0;
         assert_eq!(store.ttl(&grace), c.idle_evict_s, "grace over");
+        // Values read from Redis may be anything: no overflow.
+        grace.last_at = u64::MAX;
+        assert_eq!(store.ttl(&grace), c.idle_evict_s, "last_at at its maximum");
     }
 
     #[test]

@@ -385,6 +385,19 @@ impl MilterConfig {
                     format!("{}: {e}", crate::campaign::shared::redact(url)),
                 );
             }
+            // A message may wait on Redis up to three budgets (its update, a re-read after a
+            // lost reply, writing back breakers tripped in process and its re-read): all of
+            // it must fit well within the scan timeout.
+            if self.campaign.redis_timeout_ms.saturating_mul(3) >= self.scan_timeout_ms {
+                return bad(
+                    "campaign.redis_timeout_ms",
+                    format!(
+                        "3 x {} ms must stay below scan_timeout_ms ({} ms): a message may wait \
+                         on Redis up to three times its budget",
+                        self.campaign.redis_timeout_ms, self.scan_timeout_ms
+                    ),
+                );
+            }
         }
         if let Err(e) = self.campaign.detection.check() {
             return bad("campaign", e.to_string());
@@ -536,6 +549,39 @@ spread_threshold = 5
             let e = MilterConfig::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
+        // Three budgets for Redis must fit within the scan timeout (only with Redis).
+        for (text, ok) in [
+            (
+                "scan_timeout_ms = 600\n[campaign]\nredis_timeout_ms = 200",
+                false,
+            ),
+            (
+                "scan_timeout_ms = 601\n[campaign]\nredis_timeout_ms = 200",
+                true,
+            ),
+            (
+                "scan_timeout_ms = 100\n[campaign]\nredis_timeout_ms = 200",
+                false,
+            ),
+        ] {
+            let text = format!("{text}\nstate = \"redis://127.0.0.1:6379/2\"");
+            match MilterConfig::from_toml(&text) {
+                Ok(_) => assert!(ok, "{text}"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!ok, "{text}: {e}");
+                    assert!(
+                        e.contains("redis_timeout_ms") && e.contains("scan_timeout_ms"),
+                        "{e}"
+                    );
+                }
+            }
+        }
+        // Without Redis the budget is not used.
+        assert!(MilterConfig::from_toml(
+            "scan_timeout_ms = 100\n[campaign]\nredis_timeout_ms = 200"
+        )
+        .is_ok());
         // --state replaces whichever the file set.
         let mut s = CampaignSettings {
             state_file: Some(PathBuf::from("/x")),
