@@ -836,27 +836,21 @@ fn a_value_that_breaks_the_tracker_keeps_its_breaker() {
     assert_eq!(a.fallbacks(), 0);
 }
 
+#[cfg(feature = "milter")]
+mod common;
+
 /// Two milters (two MTAs) on one Redis, through the milter protocol.
 #[cfg(feature = "milter")]
 mod milters {
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
-    use std::sync::{Arc, OnceLock};
 
-    use indymilter_test::{EomAction, EomActions, MacroStage, Status, TestConnection};
+    use indymilter_test::Status;
     use sendguard::campaign::{BreakerState, CampaignConfig};
     use sendguard::milter::{CampaignSettings, Milter, MilterConfig};
-    use sendguard::Classifier;
-    use tokio::net::TcpListener;
-    use tokio::sync::oneshot;
 
+    use super::common::{classifier, flood_one, header, quarantined, start};
     use super::{redis_url, Prefix};
-
-    fn classifier() -> Classifier {
-        static C: OnceLock<Classifier> = OnceLock::new();
-        C.get_or_init(|| Classifier::load_default().expect("the shipped model loads"))
-            .clone()
-    }
 
     fn config(url: &str, prefix: &str, alerts: &Path) -> MilterConfig {
         let mut campaign = CampaignSettings {
@@ -883,78 +877,12 @@ mod milters {
         config
     }
 
-    async fn start(milter: Arc<Milter>) -> (SocketAddr, oneshot::Sender<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(indymilter::run(
-            listener,
-            milter.callbacks(),
-            milter.indymilter_config(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        (addr, stop)
-    }
-
-    /// Letter `i` of the campaign from the login `dan`, to one new company.
+    /// Letter `i` of the campaign from the login `dan`, to one new company: whether it was
+    /// quarantined, and its X-Sendguard header.
     async fn letter(addr: SocketAddr, i: usize) -> (bool, String) {
-        let rcpt = format!("purchasing@firm{i}.example");
-        let names = ["Maria", "John", "Aisha", "Pedro", "Yuki", "Olga"];
-        let body = format!(
-            "Dear {},\r\n\r\nour new spring catalogue is out: garden furniture, tools and seeds \
-             at the usual prices. Order before the end of the month and delivery to your door is \
-             free. Your customer reference is NW-{:05}.\r\n\r\nBest regards,\r\nDan Walker\r\n",
-            names[i % names.len()],
-            1000 + i * 37
-        );
-        let mut conn = TestConnection::open(addr).await.unwrap();
-        conn.connect("client.example.org", [192, 0, 2, 10])
-            .await
-            .unwrap();
-        conn.helo("client.example.org").await.unwrap();
-        conn.macros(MacroStage::Mail, [("{auth_authen}", "dan")])
-            .await
-            .unwrap();
-        conn.mail(["<dan@northwind.example>"]).await.unwrap();
-        conn.rcpt([format!("<{rcpt}>")]).await.unwrap();
-        for (name, value) in [
-            ("From", "Dan Walker <dan@northwind.example>"),
-            ("To", rcpt.as_str()),
-            ("Subject", "Spring catalogue"),
-        ] {
-            conn.header(name, value).await.unwrap();
-        }
-        conn.eoh().await.unwrap();
-        conn.body(body.into_bytes()).await.unwrap();
-        conn.macros(MacroStage::Eom, [("i", format!("Q{i:05}").as_str())])
-            .await
-            .unwrap();
-        let (actions, status) = conn.eom().await.unwrap();
-        conn.close().await.unwrap();
+        let (actions, status) = flood_one(addr, i).await;
         assert_eq!(status, Status::Accept, "message {i}");
         (quarantined(&actions), header(&actions))
-    }
-
-    fn quarantined(actions: &EomActions) -> bool {
-        actions
-            .actions
-            .iter()
-            .any(|a| matches!(a, EomAction::Quarantine { .. }))
-    }
-
-    fn header(actions: &EomActions) -> String {
-        actions
-            .actions
-            .iter()
-            .find_map(|a| match a {
-                EomAction::AddHeader { name, value } if name.to_bytes() == b"X-Sendguard" => {
-                    Some(value.to_string_lossy().into_owned())
-                }
-                _ => None,
-            })
-            .unwrap_or_default()
     }
 
     fn alert_lines(path: &PathBuf, want: usize) -> usize {
