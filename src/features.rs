@@ -204,10 +204,14 @@ fn sort_keys(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, counts: &mut Vec<u32>, bit
     }
     let width = (usize::BITS - 1 - n.leading_zeros()).min(16).min(bits);
     let shift = bits - width;
+    let mask = (1usize << width) - 1;
+    let bin = |k: u64| (k >> shift) as usize & mask;
     counts.clear();
-    counts.resize(1 << width, 0);
+    counts.resize(mask + 1, 0);
+    // A slice of known length `mask + 1`, so indexing by `bin` needs no bounds check.
+    let counts = &mut counts[..=mask];
     for &k in keys.iter() {
-        counts[(k >> shift) as usize & ((1 << width) - 1)] += 1;
+        counts[bin(k)] += 1;
     }
     let mut sum = 0u32;
     for c in counts.iter_mut() {
@@ -215,14 +219,15 @@ fn sort_keys(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, counts: &mut Vec<u32>, bit
         *c = sum;
         sum += here;
     }
-    tmp.clear();
+    // Every slot is written below, so only growth needs filling (no clear-and-zero per call).
     tmp.resize(n, 0);
     for &k in keys.iter() {
-        let d = (k >> shift) as usize & ((1 << width) - 1);
+        let d = bin(k);
         tmp[counts[d] as usize] = k;
         counts[d] += 1;
     }
     std::mem::swap(keys, tmp);
+    let keys = &mut keys[..n];
     let mut budget = 4 * n;
     for i in 1..n {
         let k = keys[i];
@@ -345,14 +350,12 @@ impl FeatureExtractor {
         let key_bits = 64 - self.shift + 1;
         sort_keys(&mut keys, &mut scratch.sorted, &mut scratch.bins, key_bits);
         let log_tf_of: &[f32; 64] = &LOG_TF;
-        for group in keys.chunk_by(|a, b| a == b) {
-            let key = group[0];
+        let mut add = |key: u64, count: usize| {
             let weight = if key & 1 == 1 {
                 self.config.bigram_weight
             } else {
                 1.0
             };
-            let count = group.len();
             let log_tf = match log_tf_of.get(count) {
                 Some(&v) => v,
                 None => (1.0 + count as f32).ln(),
@@ -363,6 +366,19 @@ impl FeatureExtractor {
                 Some(last) if last.0 == bucket => last.1 += value,
                 _ => out.entries.push((bucket, value)),
             }
+        };
+        // Runs of equal keys, in one pass with a running count.
+        if let Some((&first, rest)) = keys.split_first() {
+            let (mut key, mut count) = (first, 1);
+            for &k in rest {
+                if k == key {
+                    count += 1;
+                } else {
+                    add(key, count);
+                    (key, count) = (k, 1);
+                }
+            }
+            add(key, count);
         }
         out.entries.retain(|e| e.1 != 0.0);
         let norm = out

@@ -809,6 +809,17 @@ pub(super) fn may_start_amount(w: &str) -> bool {
     }
 }
 
+/// Whether the word `w` does anything to an idle reader beyond clearing a pending `$` prefix
+/// (`MoneyReader::step_idle`): it is a dollar prefix, a currency code, a fused amount or a
+/// number word. Exact, unlike [`may_start_amount`], so it is only worth asking of the words
+/// that filter lets through.
+pub(super) fn moves_idle_reader(w: &str) -> bool {
+    dollar_prefix(w).is_some()
+        || currency_code(w).is_some()
+        || parse_fused(w).is_some()
+        || number_word(w).is_some()
+}
+
 fn amount_state(cur: Option<Cur>, s: &str) -> State {
     match parse_numeral(s) {
         Some(Numeral {

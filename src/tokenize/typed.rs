@@ -55,6 +55,21 @@ fn decimal_index(s: &str) -> Option<usize> {
 
 /// Reads a numeral (see [`is_numeral`]); None if `s` is not one.
 pub(super) fn parse_numeral(s: &str) -> Option<Numeral> {
+    // Plain digits, the common case, in one pass: no separator, so all of it is the integer part.
+    let b = s.as_bytes();
+    if !b.is_empty() && b.iter().all(u8::is_ascii_digit) {
+        let significant = b.len() - b.iter().take_while(|&&c| c == b'0').count();
+        return Some(Numeral {
+            int_digits: b.len(),
+            magnitude: (significant > 0).then(|| significant as i32 - 1),
+            groupable: b.len() <= 3,
+        });
+    }
+    parse_separated_numeral(s)
+}
+
+/// [`parse_numeral`] of any numeral, separators or not.
+fn parse_separated_numeral(s: &str) -> Option<Numeral> {
     if !is_numeral(s) {
         return None;
     }
@@ -342,6 +357,28 @@ fn lower_ascii<'b>(domain: &str, buf: &'b mut [u8; MAX_DOMAIN]) -> Option<&'b st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_digits_parse_as_with_separators() {
+        for s in [
+            "0",
+            "00",
+            "000",
+            "0000",
+            "1",
+            "01",
+            "007",
+            "10",
+            "250",
+            "0250",
+            "2024",
+            "100000",
+            "123456789012345678901234567890",
+        ] {
+            assert_eq!(parse_numeral(s), parse_separated_numeral(s), "{s}");
+        }
+        assert_eq!(parse_numeral(""), None);
+    }
 
     #[test]
     fn numerals() {

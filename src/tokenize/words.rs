@@ -12,7 +12,7 @@
 
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::money::{may_start_amount, Event, MoneyReader};
+use super::money::{may_start_amount, moves_idle_reader, Event, MoneyReader};
 use super::typed::{is_numeral, parse_numeral};
 use super::{Sink, TokenKind, TokenizerConfig};
 
@@ -292,8 +292,10 @@ pub(super) fn tokenize_line(
     };
     let mut prev_end = 0;
     for_each_word(line, ascii, |start, w, ascii_word| {
-        let gap = line.get(prev_end..start).unwrap_or_default();
+        // The gap as bytes first: the common case only scans it, and needs no `str` slice.
+        let gap = line.as_bytes().get(prev_end..start).unwrap_or_default();
         if !(ascii_word && r.ordinary_ascii_word(gap, w, sink)) {
+            let gap = line.get(prev_end..start).unwrap_or_default();
             r.word(gap, start, w, join, sink);
         }
         prev_end = start + w.len();
@@ -312,7 +314,7 @@ impl LineReader<'_, '_> {
     /// is open and no amount is being read. Emits it as [`Self::word`] would and returns true;
     /// false leaves the word to [`Self::word`].
     #[inline]
-    fn ordinary_ascii_word(&mut self, gap: &str, w: &str, sink: &mut Sink<'_>) -> bool {
+    fn ordinary_ascii_word(&mut self, gap: &[u8], w: &str, sink: &mut Sink<'_>) -> bool {
         let b = w.as_bytes();
         let ordinary = b.len() >= 2
             && b.len() <= self.config.max_word_chars
@@ -324,8 +326,11 @@ impl LineReader<'_, '_> {
             return false;
         }
         if self.config.typed_tokens {
-            let plain_gap = gap.bytes().all(|c| c != b'$' && c.is_ascii());
-            if !self.money.is_idle() || may_start_amount(w) || !plain_gap {
+            let plain_gap = gap.iter().all(|&c| c != b'$' && c.is_ascii());
+            // A word that passes the cheap filter but turns out to start nothing does to an
+            // idle reader just what a plain word does.
+            if !self.money.is_idle() || !plain_gap || (may_start_amount(w) && moves_idle_reader(w))
+            {
                 return false;
             }
             // What the separator and the word would do to an idle reader.
