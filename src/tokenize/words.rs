@@ -597,6 +597,14 @@ mod tests {
         );
     }
 
+    /// The next number below `n` of a seeded linear congruential generator.
+    fn lcg_below(x: &mut u64, n: usize) -> usize {
+        *x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (*x >> 33) as usize % n
+    }
+
     #[test]
     fn pieces_of_mixed_lines_equal_unicode_word_indices() {
         // Mixed text: the cuts at spaces must give the words of the whole line.
@@ -608,12 +616,7 @@ mod tests {
         let mut x: u64 = 11;
         for len in 0..4000usize {
             let s: String = (0..len % 30)
-                .map(|_| {
-                    x = x
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    alphabet[(x >> 33) as usize % alphabet.len()]
-                })
+                .map(|_| alphabet[lcg_below(&mut x, alphabet.len())])
                 .collect();
             let mut got = Vec::new();
             super::for_each_word(&s, false, |start, w, _| got.push((start, w)));
@@ -629,12 +632,7 @@ mod tests {
         let mut x: u64 = 7;
         for len in 0..2000usize {
             let s: String = (0..len % 40)
-                .map(|_| {
-                    x = x
-                        .wrapping_mul(6_364_136_223_846_793_005)
-                        .wrapping_add(1_442_695_040_888_963_407);
-                    char::from(alphabet[(x >> 33) as usize % alphabet.len()])
-                })
+                .map(|_| char::from(alphabet[lcg_below(&mut x, alphabet.len())]))
                 .collect();
             let want: Vec<(usize, &str)> = s.unicode_word_indices().collect();
             assert_eq!(ours(&s), want, "{s:?}");
