@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{classifier, deliver, flood_one, header, quarantined, start};
+use common::{classifier, deliver_as, flood_one, header, quarantined, start};
 use indymilter_test::{EomActions, Status};
 use sendguard::campaign::{BreakerState, CampaignConfig, Rule};
 use sendguard::milter::{CampaignSettings, Milter, MilterConfig};
@@ -44,7 +44,7 @@ fn read_invoice() -> String {
 }
 
 async fn ordinary(addr: SocketAddr, user: &str, queue_id: &str) -> (EomActions, Status) {
-    deliver(
+    deliver_as(
         addr,
         Some(user),
         &format!("{user}@northwind.example"),

@@ -4,10 +4,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indymilter_test::{EomAction, EomActions, MacroStage, Status, TestConnection};
+mod common;
+
+use common::{classifier, deliver, open, quarantined, send, sendguard_header, start, Envelope};
+use indymilter_test::{EomAction, Status, TestConnection};
 use sendguard::milter::{
     serve, serve_metrics, Action, MessageContext, Milter, MilterConfig, OnError, SocketSpec,
 };
@@ -24,123 +27,12 @@ fn read(path: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect("fixture")
 }
 
-fn classifier() -> Classifier {
-    static C: OnceLock<Classifier> = OnceLock::new();
-    C.get_or_init(|| Classifier::load_default().expect("the shipped model loads"))
-        .clone()
-}
-
-/// The envelope Postfix would announce for a message.
-struct Envelope<'a> {
-    user: Option<&'a str>,
-    sender: &'a str,
-    rcpts: &'a [&'a str],
-    queue_id: &'a str,
-}
-
 const ALICE: Envelope = Envelope {
     user: Some("alice"),
     sender: "alice@northwind.example",
     rcpts: &["bob@example.com"],
     queue_id: "4ABC123DEF",
 };
-
-/// Starts `milter` on a free loopback port; the sender stops it.
-async fn start(milter: Arc<Milter>) -> (SocketAddr, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let callbacks = milter.callbacks();
-    let config = milter.indymilter_config();
-    tokio::spawn(indymilter::run(listener, callbacks, config, async {
-        let _ = stopped.await;
-    }));
-    (addr, stop)
-}
-
-async fn open(addr: SocketAddr) -> TestConnection {
-    let mut conn = TestConnection::open(addr).await.unwrap();
-    let status = conn
-        .connect("client.example.org", [192, 0, 2, 10])
-        .await
-        .unwrap();
-    assert_eq!(status, Status::Continue);
-    assert_eq!(
-        conn.helo("client.example.org").await.unwrap(),
-        Status::Continue
-    );
-    conn
-}
-
-/// Sends one message on an open connection as Postfix does: MAIL, RCPT, headers, body (CRLF),
-/// the queue ID at end-of-message.
-async fn send(conn: &mut TestConnection, env: &Envelope<'_>, raw: &[u8]) -> (EomActions, Status) {
-    if let Some(user) = env.user {
-        conn.macros(MacroStage::Mail, [("{auth_authen}", user)])
-            .await
-            .unwrap();
-    }
-    let status = conn.mail([format!("<{}>", env.sender)]).await.unwrap();
-    assert_eq!(status, Status::Continue);
-    for rcpt in env.rcpts {
-        assert_eq!(
-            conn.rcpt([format!("<{rcpt}>")]).await.unwrap(),
-            Status::Continue
-        );
-    }
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
-    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-    let mut fields: Vec<(String, String)> = Vec::new();
-    for line in head.lines().filter(|l| !l.is_empty()) {
-        match (line.starts_with([' ', '\t']), fields.last_mut()) {
-            (true, Some((_, value))) => {
-                value.push_str("\r\n");
-                value.push_str(line);
-            }
-            _ => {
-                let (name, value) = line.split_once(':').unwrap_or((line, ""));
-                fields.push((name.to_string(), value.trim_start().to_string()));
-            }
-        }
-    }
-    for (name, value) in fields {
-        assert_eq!(conn.header(name, value).await.unwrap(), Status::Continue);
-    }
-    assert_eq!(conn.eoh().await.unwrap(), Status::Continue);
-    if !body.is_empty() {
-        let crlf = body.replace('\n', "\r\n").into_bytes();
-        assert_eq!(conn.body(crlf).await.unwrap(), Status::Continue);
-    }
-    conn.macros(MacroStage::Eom, [("i", env.queue_id)])
-        .await
-        .unwrap();
-    conn.eom().await.unwrap()
-}
-
-/// One message on its own connection.
-async fn deliver(addr: SocketAddr, env: &Envelope<'_>, raw: &[u8]) -> (EomActions, Status) {
-    let mut conn = open(addr).await;
-    let out = send(&mut conn, env, raw).await;
-    conn.close().await.unwrap();
-    out
-}
-
-/// The X-Sendguard header the milter added, unfolded.
-fn sendguard_header(actions: &EomActions) -> Option<String> {
-    actions.actions.iter().find_map(|a| match a {
-        EomAction::AddHeader { name, value } if name.to_bytes() == b"X-Sendguard" => {
-            Some(value.to_string_lossy().replace('\n', ""))
-        }
-        _ => None,
-    })
-}
-
-fn quarantined(actions: &EomActions) -> bool {
-    actions
-        .actions
-        .iter()
-        .any(|a| matches!(a, EomAction::Quarantine { .. }))
-}
 
 fn milter_with(config: MilterConfig) -> Arc<Milter> {
     Milter::new(config, classifier(), None)
