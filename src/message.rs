@@ -3,7 +3,8 @@
 //! mail-parser (with `full_encoding`) does the MIME structure, transfer encodings and charsets;
 //! this module walks the parts it found within [`ViewLimits`], turns HTML into text with line
 //! breaks between blocks (mail-parser's own conversion joins "Congratulations" and "Claim"),
-//! and collects URLs, e-mail addresses and attachment names.
+//! and collects URLs, e-mail addresses and attachment names. Attached text and HTML files are
+//! read like body parts (a cover note "see the attached letter" must not hide the letter).
 //!
 //! # Hardening
 //! Measured on mail-parser 0.11.9, four inputs are dangerous when handed to it as they are:
@@ -117,8 +118,8 @@ pub struct MessageView {
     pub cc_count: usize,
     /// Addresses in all Bcc fields, including members of groups.
     pub bcc_count: usize,
-    /// The body text: text parts in order, HTML as text, attached messages' subject and text;
-    /// parts separated by "\n".
+    /// The body text: text parts in order, HTML as text, attached text/plain and text/html
+    /// files, attached messages' subject and text; parts separated by "\n".
     pub text: String,
     /// http(s)/www URLs in the body text and in HTML href/src/action attributes, as written
     /// (entities decoded), deduplicated, in order of appearance (per HTML part: links first,
@@ -127,7 +128,8 @@ pub struct MessageView {
     /// E-mail addresses in the body text and mailto: links, lower-cased, deduplicated (both
     /// versions of a multipart/alternative contribute).
     pub emails: Vec<String>,
-    /// Parts that are not body text: files, images, attached messages, other text types.
+    /// Parts that are not body text: files, images, attached messages, other text types; also
+    /// attached text/plain and text/html files, whose text is read as well.
     pub attachments: Vec<Attachment>,
     /// Something was not looked at: text cut at `max_text_bytes`, parts beyond `max_parts` or
     /// `max_depth`, a multipart left unparsed by the hardening, or the nested-parse budget spent.
@@ -506,6 +508,20 @@ impl Walker<'_> {
                     }
                     _ => self.add_attachment(part, kind),
                 },
+                // A text or HTML file attached ("please read the attached letter.txt") is an
+                // attachment and is read as well: the letter, not its cover note, is the mail.
+                Kind::Plain | Kind::Html => {
+                    self.add_attachment(part, kind);
+                    if let PartType::Text(t) | PartType::Html(t) = body {
+                        if kind == Kind::Html {
+                            let html = part_text(msg, part, t, usize::MAX);
+                            self.push_html(&html);
+                        } else {
+                            let text = part_text(msg, part, t, self.room());
+                            self.push_plain(&text);
+                        }
+                    }
+                }
                 _ => self.add_attachment(part, kind),
             },
         }
@@ -1495,6 +1511,19 @@ impl TextSink<'_> {
         self.out.push_str(w);
     }
 
+    /// A space that does not collapse: a pending collapsible space is written first, and the
+    /// space itself is written even at the start of a line.
+    fn hard_space(&mut self) {
+        let pad = usize::from(self.space && !self.at_line_start());
+        if self.fits(1 + pad) {
+            if pad == 1 {
+                self.out.push(' ');
+            }
+            self.out.push(' ');
+        }
+        self.space = false;
+    }
+
     fn line_break(&mut self) {
         self.space = false;
         if !self.at_line_start() && self.fits(1) {
@@ -1555,6 +1584,7 @@ fn convert_html<F: FnMut(Link, &str)>(
                     sink.text(&html[run..i]);
                     match decoded {
                         Entity::Space => sink.space = true,
+                        Entity::HardSpace => sink.hard_space(),
                         Entity::Str(s) => sink.word(s),
                         Entity::Char(c) => {
                             let mut utf8 = [0u8; 4];
@@ -1826,8 +1856,12 @@ fn find_sub(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 
 /// A decoded character reference.
 enum Entity {
-    /// Collapsible white space (&nbsp; and friends).
+    /// Collapsible white space (`&#32;`, `&#9;`, line ends).
     Space,
+    /// A space that does not collapse (`&nbsp;`, `&ensp;`, `&emsp;`, `&thinsp;`): a browser
+    /// shows "W&nbsp;e&nbsp; &nbsp;U&nbsp;n" with a wider gap between the words, so the text
+    /// keeps it and spelt-out words can still be told apart.
+    HardSpace,
     Str(&'static str),
     Char(char),
 }
@@ -1855,7 +1889,8 @@ fn decode_entity(s: &str) -> (Entity, usize) {
             _ => char::from_u32(code).unwrap_or('\u{FFFD}'),
         };
         let entity = match c {
-            '\u{A0}' | ' ' | '\t' | '\n' | '\r' => Entity::Space,
+            ' ' | '\t' | '\n' | '\r' => Entity::Space,
+            '\u{A0}' | '\u{2002}' | '\u{2003}' | '\u{2009}' => Entity::HardSpace,
             c => Entity::Char(c),
         };
         return (entity, len);
@@ -1868,7 +1903,7 @@ fn decode_entity(s: &str) -> (Entity, usize) {
         return (Entity::Space, 0);
     }
     match named_entity(&s[1..end]) {
-        Some(" ") => (Entity::Space, end + 1),
+        Some(" ") => (Entity::HardSpace, end + 1),
         Some(v) => (Entity::Str(v), end + 1),
         None => (Entity::Space, 0),
     }
@@ -1886,7 +1921,7 @@ fn decode_entities_into(value: &str, out: &mut String) {
             continue;
         }
         match entity {
-            Entity::Space => out.push(' '),
+            Entity::Space | Entity::HardSpace => out.push(' '),
             Entity::Str(s) => out.push_str(s),
             Entity::Char(c) => out.push(c),
         }
@@ -1907,7 +1942,7 @@ fn cp1252_c1(code: u32) -> char {
         .unwrap_or('\u{FFFD}')
 }
 
-/// Common named references; " " means collapsible white space.
+/// Common named references; " " means a space that does not collapse.
 fn named_entity(name: &str) -> Option<&'static str> {
     Some(match name {
         "amp" | "AMP" => "&",
@@ -1915,7 +1950,7 @@ fn named_entity(name: &str) -> Option<&'static str> {
         "gt" | "GT" => ">",
         "quot" | "QUOT" => "\"",
         "apos" => "'",
-        "nbsp" | "ensp" | "emsp" | "thinsp" => " ",
+        "nbsp" | "ensp" | "emsp" | "thinsp" => " ", // a space that does not collapse
         "shy" => "",
         "zwnj" => "\u{200C}",
         "zwj" => "\u{200D}",
@@ -2121,9 +2156,13 @@ Price = 5 EUR.\n"
     }
 
     #[test]
-    fn attachments_listed_not_read() {
+    fn attachments_listed_and_only_text_files_read() {
         let v = view(include_bytes!("../tests/fixtures/message/attachment.eml"));
-        assert_eq!(v.text, "Please find the invoice attached.\n");
+        // The PDF is listed, not read; the attached notes.txt is listed and read.
+        assert_eq!(
+            v.text,
+            "Please find the invoice attached.\nattached notes are read too"
+        );
         assert_eq!(
             v.attachments,
             [
@@ -2319,6 +2358,35 @@ Price = 5 EUR.\n"
         assert_eq!(v.subject, "deep");
         assert_eq!(v.text, "");
         assert!(v.truncated);
+    }
+
+    #[test]
+    fn attached_text_and_html_files_are_read() {
+        let raw = "Subject: letter\nMIME-Version: 1.0\n\
+Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\n\
+Content-Type: text/plain\n\nPlease see the attached letter.\n--b\n\
+Content-Type: text/plain; name=\"letter.txt\"\n\
+Content-Disposition: attachment; filename=\"letter.txt\"\n\n\
+Contact our agent at agent@example.org for your compensation.\n--b\n\
+Content-Type: text/html; name=\"form.html\"\n\
+Content-Disposition: attachment; filename=\"form.html\"\n\n\
+<p>Confirm</p><p>your <a href=\"https://login.example.com/x\">account</a></p>\n--b\n\
+Content-Type: application/pdf; name=\"scan.pdf\"\n\
+Content-Disposition: attachment; filename=\"scan.pdf\"\n\
+Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b--\n";
+        let v = view(raw.as_bytes());
+        assert_eq!(
+            v.text,
+            "Please see the attached letter.\n\
+Contact our agent at agent@example.org for your compensation.\nConfirm\nyour account"
+        );
+        assert_eq!(v.emails, ["agent@example.org"]);
+        assert_eq!(v.urls, ["https://login.example.com/x"]);
+        let names: Vec<_> = v.attachments.iter().map(|a| a.name.as_deref()).collect();
+        assert_eq!(
+            names,
+            [Some("letter.txt"), Some("form.html"), Some("scan.pdf")]
+        );
     }
 
     #[test]
@@ -2596,8 +2664,21 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
     fn html_entities() {
         assert_eq!(
             html("a&amp;b &lt;c&gt; &quot;q&quot; &#65;&#x42;&#X43; &euro;5 &nbsp;x&#160;y &#150; &bogus; & z &#0;"),
-            "a&b <c> \"q\" ABC €5 x y – &bogus; & z \u{FFFD}"
+            "a&b <c> \"q\" ABC €5  x y – &bogus; & z \u{FFFD}"
         );
+    }
+
+    #[test]
+    fn html_non_breaking_spaces_do_not_collapse() {
+        // Letters spelt out with &nbsp; keep the wider gap between the words, as a browser
+        // shows it, so the tokenizer can rejoin "west" and "union" instead of one long run.
+        assert_eq!(
+            html("W&nbsp;e&nbsp;s&nbsp;t&nbsp; &nbsp;U&nbsp;n&nbsp;i&nbsp;o&nbsp;n"),
+            "W e s t   U n i o n"
+        );
+        assert_eq!(html("<p>&nbsp;&nbsp;x</p>"), "  x");
+        // Ordinary white space still collapses, and &#32; with it.
+        assert_eq!(html("a \n &#32; b"), "a b");
     }
 
     #[test]

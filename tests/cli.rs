@@ -45,6 +45,27 @@ fn scam_letter_is_held_and_business_mail_passes() {
 }
 
 #[test]
+fn a_letter_in_an_attached_text_file_is_read() {
+    // A bland cover note with the scam in an attached, base64-encoded letter.txt: the
+    // attachment is scored, so the letter is held. Attached meeting minutes still pass.
+    let out = sendguard(&[
+        "score",
+        "--json",
+        "tests/fixtures/cli/scam-attached.eml",
+        "tests/fixtures/cli/business-attached.eml",
+    ]);
+    let rows = json_lines(&out);
+    assert_eq!(rows.len(), 2, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        rows[0]["verdict"] == "hold" || rows[0]["verdict"] == "reject",
+        "attached scam letter: {}",
+        rows[0]
+    );
+    assert_eq!(rows[0]["class"], "fraud", "{}", rows[0]);
+    assert_eq!(rows[1]["verdict"], "pass", "attached minutes: {}", rows[1]);
+}
+
+#[test]
 fn json_rows_have_the_documented_shape() {
     let out = sendguard(&["score", "--json", "tests/fixtures/cli/scam.eml"]);
     let rows = json_lines(&out);
