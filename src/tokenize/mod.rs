@@ -9,10 +9,12 @@
 //!
 //! | option             | default | purpose                                                        |
 //! |--------------------|---------|----------------------------------------------------------------|
-//! | `version`          | 1       | bumped whenever the output for some input changes              |
+//! | `version`          | 2       | bumped whenever the output for some input changes              |
 //! | `max_word_chars`   | 40      | longer words (and numerals) are skipped                        |
 //! | `rejoin_spaced`    | true    | "W e s t e r n", "W.e.s.t", "w-e-s-t" -> one word (>= 3 letters) |
 //! | `fold_confusables` | true    | Cyrillic/Greek look-alikes inside Latin words become Latin     |
+//! | `fold_accents`     | true    | diacritics come off Latin letters ("wëstërn" -> "western")     |
+//! | `fold_digits`      | true    | look-alike digits inside words become letters ("w3st3rn un10n") |
 //! | `cjk_bigrams`      | true    | Han/kana/hangul/Thai/Lao/Khmer/Myanmar runs -> char bigrams    |
 //! | `typed_tokens`     | true    | numbers become shapes ("n6"), money becomes "usd:5"            |
 
@@ -27,7 +29,8 @@ pub use typed::{email_domain, is_freemail, is_reserved_domain, url_host};
 /// Tokenizer settings; stored with a model so a model is never used with other settings.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenizerConfig {
-    /// Version of the tokenizer output; bump when output changes. Default 1.
+    /// Version of the tokenizer output; bump when output changes. Default 2 (2 added
+    /// `fold_accents` and `fold_digits`).
     pub version: u32,
     /// Words longer than this many characters are skipped. Default 40.
     pub max_word_chars: usize,
@@ -35,6 +38,16 @@ pub struct TokenizerConfig {
     pub rejoin_spaced: bool,
     /// Fold Cyrillic/Greek look-alike letters in mixed-script words. Default true.
     pub fold_confusables: bool,
+    /// Take diacritics off Latin letters ("Wëstërn" reads "western"). Default true; absent
+    /// (false) in version 1 model files.
+    #[serde(default)]
+    pub fold_accents: bool,
+    /// Read look-alike digits inside a word as letters ("w3st3rn", "un10n", "m0ney"): a word
+    /// of ASCII letters and digits that starts and ends with a letter and whose digits are all
+    /// 0, 1, 3, 4, 5 or 7 becomes o, i, e, a, s, t. Default true; absent (false) in version 1
+    /// model files.
+    #[serde(default)]
+    pub fold_digits: bool,
     /// Emit character bigrams for runs of Han, kana, hangul and Thai. Default true.
     pub cjk_bigrams: bool,
     /// Emit number shapes and money amounts. Default true.
@@ -44,10 +57,12 @@ pub struct TokenizerConfig {
 impl Default for TokenizerConfig {
     fn default() -> Self {
         TokenizerConfig {
-            version: 1,
+            version: 2,
             max_word_chars: 40,
             rejoin_spaced: true,
             fold_confusables: true,
+            fold_accents: true,
+            fold_digits: true,
             cjk_bigrams: true,
             typed_tokens: true,
         }
@@ -144,7 +159,13 @@ impl Tokenizer {
             if raw.is_empty() {
                 continue;
             }
-            let ascii = normalize::normalize_line(raw, self.config.fold_confusables, tmp, line);
+            let ascii = normalize::normalize_line(
+                raw,
+                self.config.fold_confusables,
+                self.config.fold_accents,
+                tmp,
+                line,
+            );
             words::tokenize_line(&self.config, line, ascii, join, &mut sink);
         }
     }

@@ -1,4 +1,5 @@
-//! Line normalisation: NFKC, lower case, invisible characters removed, look-alike letters folded.
+//! Line normalisation: NFKC, lower case, invisible characters removed, look-alike letters folded,
+//! accents taken off Latin letters.
 //!
 //! Lower-casing uses `char::to_lowercase` (full Unicode lower case, not full case folding):
 //! the differences (`ß` stays `ß`, final sigma stays `ς`) do not matter for spam features and a
@@ -9,10 +10,17 @@ use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 /// Normalises one line (no `'\n'`) into `out`, using `tmp` as working space.
 ///
 /// ASCII lines are only lower-cased (the fast path). Other lines: invisible characters removed,
-/// NFKC, typographic apostrophes made `'`, lower-cased, and (if `fold`) look-alike Cyrillic/Greek
+/// NFKC, (if `accents`) diacritics taken off Latin letters (see [`strip_latin_accents`]),
+/// typographic apostrophes made `'`, lower-cased, and (if `fold`) look-alike Cyrillic/Greek
 /// letters in mixed-script words rewritten as Latin (or the reverse, see [`fold_word`]).
 /// Returns true when `line` was ASCII (so `out` is too).
-pub(super) fn normalize_line(line: &str, fold: bool, tmp: &mut String, out: &mut String) -> bool {
+pub(super) fn normalize_line(
+    line: &str,
+    fold: bool,
+    accents: bool,
+    tmp: &mut String,
+    out: &mut String,
+) -> bool {
     out.clear();
     if line.is_ascii() {
         out.push_str(line);
@@ -26,6 +34,11 @@ pub(super) fn normalize_line(line: &str, fold: bool, tmp: &mut String, out: &mut
         tmp.extend(visible);
     } else {
         tmp.extend(visible.nfkc());
+    }
+    if accents && tmp.chars().any(has_latin_accent) {
+        strip_latin_accents(tmp, out);
+        std::mem::swap(tmp, out);
+        out.clear();
     }
     if fold && tmp.chars().any(is_cyrillic_or_greek) {
         fold_and_lower(tmp, out);
@@ -67,6 +80,45 @@ pub fn is_invisible(c: char) -> bool {
         | 0x1D173..=0x1D17A       // musical symbol format controls
         | 0xE0000..=0xE0FFF // tags and variation selectors supplement
     )
+}
+
+/// A Latin letter with a diacritic (precomposed, as NFKC leaves it) or a combining diacritic.
+#[inline]
+fn has_latin_accent(c: char) -> bool {
+    matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF | 0x300..=0x36F)
+}
+
+/// Writes `text` into `out` with diacritics taken off Latin letters: a precomposed letter
+/// becomes its base letter when that is ASCII ("Wëstërn Ûñíøn" -> "Western Uniøn": `ø`, `ß`,
+/// `æ`, `ł` have no base letter and stay), and a combining diacritic (U+0300-U+036F) after an
+/// ASCII letter is dropped. Spammers accent letters so that words no longer match; legitimate
+/// French, Spanish or German words lose their accents too, which costs nothing measurable (the
+/// training text is overwhelmingly English). Other scripts are untouched: kana keep their
+/// voicing marks, which lie outside these ranges.
+pub(super) fn strip_latin_accents(text: &str, out: &mut String) {
+    out.clear();
+    let mut after_ascii_letter = false;
+    for c in text.chars() {
+        let u = c as u32;
+        if (0x300..=0x36F).contains(&u) {
+            if !after_ascii_letter {
+                out.push(c);
+            }
+            continue;
+        }
+        let mut base = c;
+        if matches!(u, 0xC0..=0x24F | 0x1E00..=0x1EFF) {
+            let mut first = None;
+            unicode_normalization::char::decompose_canonical(c, |d| {
+                first.get_or_insert(d);
+            });
+            if let Some(b) = first.filter(char::is_ascii_alphabetic) {
+                base = b;
+            }
+        }
+        after_ascii_letter = base.is_ascii_alphabetic();
+        out.push(base);
+    }
 }
 
 /// Pushes the lower case of `c`, with typographic apostrophes made ASCII so "don’t" = "don't".
@@ -293,9 +345,29 @@ fn push_folded(word: &str, out: &mut String) {
 mod tests {
     use super::*;
 
+    fn unaccented(s: &str) -> String {
+        let mut out = String::new();
+        strip_latin_accents(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn accents_come_off_latin_letters_only() {
+        assert_eq!(unaccented("Wëstërn Ûñíøn"), "Western Uniøn");
+        assert_eq!(unaccented("Ẃéśţéŕń ẞß æ ł"), "Western ẞß æ ł");
+        // Combining marks after a Latin letter go; after other letters they stay.
+        assert_eq!(unaccented("e\u{301}\u{308}x"), "ex");
+        assert_eq!(unaccented("й\u{301}"), "й\u{301}");
+        // Kana with voicing marks, Han, Cyrillic and symbols in the Latin-1 range are untouched.
+        assert_eq!(
+            unaccented("ガ が 漢字 привет × ÷ ¼"),
+            "ガ が 漢字 привет × ÷ ¼"
+        );
+    }
+
     fn norm(s: &str) -> String {
         let (mut tmp, mut out) = (String::new(), String::new());
-        normalize_line(s, true, &mut tmp, &mut out);
+        normalize_line(s, true, true, &mut tmp, &mut out);
         out
     }
 
@@ -320,7 +392,11 @@ mod tests {
 
     #[test]
     fn nfkc_composes_across_removed_characters() {
-        assert_eq!(norm("cafe\u{200B}\u{301}"), "caf\u{E9}");
+        let (mut tmp, mut out) = (String::new(), String::new());
+        normalize_line("cafe\u{200B}\u{301}", true, false, &mut tmp, &mut out);
+        assert_eq!(out, "caf\u{E9}");
+        // With accents folded (the default) the composed letter then loses its accent.
+        assert_eq!(norm("cafe\u{200B}\u{301}"), "cafe");
     }
 
     #[test]
@@ -363,7 +439,7 @@ mod tests {
     #[test]
     fn folding_can_be_disabled() {
         let (mut tmp, mut out) = (String::new(), String::new());
-        normalize_line("M\u{43E}ney", false, &mut tmp, &mut out);
+        normalize_line("M\u{43E}ney", false, true, &mut tmp, &mut out);
         assert_eq!(out, "m\u{43E}ney");
     }
 }

@@ -167,6 +167,30 @@ fn number_shapes() {
 }
 
 #[test]
+fn look_alike_digits_and_accents_fold() {
+    assert_eq!(
+        toks("W3st3rn Un10n M0neyGram"),
+        words(&["western", "union", "moneygram"])
+    );
+    assert_eq!(
+        toks("Wëstërn Ûñíöñ Mońeýgràm"),
+        words(&["western", "union", "moneygram"])
+    );
+    // Combining accents (not composed by NFKC) come off too; kana keep their voicing marks.
+    assert_eq!(toks("we\u{301}\u{323}stern"), words(&["western"]));
+    assert_eq!(toks("ガイド"), t(&[(C, "ガイ"), (C, "イド")]));
+    let off = Tokenizer::new(TokenizerConfig {
+        fold_digits: false,
+        fold_accents: false,
+        ..TokenizerConfig::default()
+    });
+    assert_eq!(
+        off.tokens("w3stern wëstern"),
+        words(&["w3stern", "wëstern"])
+    );
+}
+
+#[test]
 fn numbers_stay_digits_without_typed_tokens() {
     let tk = Tokenizer::new(TokenizerConfig {
         typed_tokens: false,
@@ -463,16 +487,24 @@ fn config_default_and_serde() {
             c.rejoin_spaced,
             c.fold_confusables,
             c.cjk_bigrams,
-            c.typed_tokens
+            c.typed_tokens,
+            c.fold_accents,
+            c.fold_digits
         ),
-        (1, 40, true, true, true, true)
+        (2, 40, true, true, true, true, true, true)
     );
     let json = serde_json::to_string(&c).unwrap();
     assert_eq!(
         json,
-        r#"{"version":1,"max_word_chars":40,"rejoin_spaced":true,"fold_confusables":true,"cjk_bigrams":true,"typed_tokens":true}"#
+        r#"{"version":2,"max_word_chars":40,"rejoin_spaced":true,"fold_confusables":true,"fold_accents":true,"fold_digits":true,"cjk_bigrams":true,"typed_tokens":true}"#
     );
     assert_eq!(serde_json::from_str::<TokenizerConfig>(&json).unwrap(), c);
+    // A version 1 configuration has neither fold: they read as off.
+    let v1: TokenizerConfig = serde_json::from_str(
+        r#"{"version":1,"max_word_chars":40,"rejoin_spaced":true,"fold_confusables":true,"cjk_bigrams":true,"typed_tokens":true}"#,
+    )
+    .unwrap();
+    assert!(!v1.fold_accents && !v1.fold_digits);
 }
 
 #[test]

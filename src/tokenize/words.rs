@@ -92,6 +92,40 @@ fn join_dotted<'b>(w: &str, buf: &'b mut String) -> Option<&'b str> {
     (!expect_letter && letters >= MIN_REJOIN_LETTERS).then_some(buf.as_str())
 }
 
+/// A word written with look-alike digits ("w3st3rn", "un10n", "m0ney", "s3cur1ty") as letters,
+/// written into `buf`: an ASCII word of at least 4 letters and digits that starts and ends with
+/// a letter, at least half letters, whose digits are all 0 1 3 4 5 7 (read o i e a s t). Words
+/// such as "mp3", "covid19", "a1b2", "b2b", "x86" or "4you" are left alone.
+fn digits_as_letters<'b>(w: &str, buf: &'b mut String) -> Option<&'b str> {
+    let b = w.as_bytes();
+    let (&first, &last) = (b.first()?, b.last()?);
+    if b.len() < 4 || !first.is_ascii_alphabetic() || !last.is_ascii_alphabetic() {
+        return None;
+    }
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            b'0' | b'1' | b'3' | b'4' | b'5' | b'7' => digits += 1,
+            c if c.is_ascii_alphabetic() => {}
+            _ => return None,
+        }
+    }
+    if digits == 0 || digits * 2 > b.len() {
+        return None;
+    }
+    buf.clear();
+    buf.extend(b.iter().map(|&c| match c {
+        b'0' => 'o',
+        b'1' => 'i',
+        b'3' => 'e',
+        b'4' => 'a',
+        b'5' => 's',
+        b'7' => 't',
+        c => char::from(c),
+    }));
+    Some(buf.as_str())
+}
+
 /// Single letters seen so far, possibly a spelt-out word: `line[start..end]`.
 #[derive(Clone, Copy, Debug)]
 struct LetterRun {
@@ -187,10 +221,11 @@ impl<'a> AsciiWords<'a> {
 }
 
 impl Iterator for AsciiWords<'_> {
-    type Item = (usize, usize);
+    /// (start, end, whether the word holds a digit)
+    type Item = (usize, usize, bool);
 
     #[inline]
-    fn next(&mut self) -> Option<(usize, usize)> {
+    fn next(&mut self) -> Option<(usize, usize, bool)> {
         let b = self.bytes;
         let len = b.len();
         let mut i = self.pos;
@@ -218,21 +253,22 @@ impl Iterator for AsciiWords<'_> {
             // A run of underscores alone is no word.
             if content & (ALPHA | DIGIT) != 0 {
                 self.pos = i;
-                return Some((start, i));
+                return Some((start, i, content & DIGIT != 0));
             }
         }
     }
 }
 
-/// Calls `f(start, word, is_ascii)` for the UAX #29 words of `line` in order: the same words as
-/// `unicode_word_indices`, with every stretch of ASCII text read by [`AsciiWords`].
+/// Calls `f(start, word, is_ascii, has_digit)` for the UAX #29 words of `line` in order: the
+/// same words as `unicode_word_indices`, with every stretch of ASCII text read by [`AsciiWords`].
+/// `has_digit` is exact for ASCII words and always true for the others.
 ///
 /// A line with some non-ASCII text is cut where an ASCII character other than a space follows
 /// a space: UAX #29 always breaks there, and no rule looks across a space (WB3d joins spaces
 /// only to spaces, WB4 attaches only Extend, Format and ZWJ, which are not ASCII, and the
 /// look-ahead and look-behind of WB6/7 and WB11/12 need letters or digits next to the
 /// punctuation). So the pieces can be segmented apart, and the ASCII ones keep the fast path.
-fn for_each_word<'l>(line: &'l str, ascii: bool, mut f: impl FnMut(usize, &'l str, bool)) {
+fn for_each_word<'l>(line: &'l str, ascii: bool, mut f: impl FnMut(usize, &'l str, bool, bool)) {
     let b = line.as_bytes();
     if ascii || line.is_ascii() {
         return ascii_words(line, 0, b.len(), &mut f);
@@ -249,7 +285,7 @@ fn for_each_word<'l>(line: &'l str, ascii: bool, mut f: impl FnMut(usize, &'l st
         let r = (q + 1..b.len()).find(|&i| is_cut(i)).unwrap_or(b.len());
         let piece = line.get(p..r).unwrap_or_default();
         for (start, w) in piece.unicode_word_indices() {
-            f(p + start, w, false);
+            f(p + start, w, false, true);
         }
         at = r;
     }
@@ -261,16 +297,17 @@ fn ascii_words<'l>(
     line: &'l str,
     from: usize,
     to: usize,
-    f: &mut impl FnMut(usize, &'l str, bool),
+    f: &mut impl FnMut(usize, &'l str, bool, bool),
 ) {
     let Some(piece) = line.as_bytes().get(from..to) else {
         return;
     };
-    for (start, end) in AsciiWords::new(piece) {
+    for (start, end, digit) in AsciiWords::new(piece) {
         f(
             from + start,
             line.get(from + start..from + end).unwrap_or_default(),
             true,
+            digit,
         );
     }
 }
@@ -291,10 +328,12 @@ pub(super) fn tokenize_line(
         money: MoneyReader::new(),
     };
     let mut prev_end = 0;
-    for_each_word(line, ascii, |start, w, ascii_word| {
+    for_each_word(line, ascii, |start, w, ascii_word, digit| {
         // The gap as bytes first: the common case only scans it, and needs no `str` slice.
         let gap = line.as_bytes().get(prev_end..start).unwrap_or_default();
-        if !(ascii_word && r.ordinary_ascii_word(gap, w, sink)) {
+        // A word with a digit may be one to read as letters ("w3stern"): not the common case.
+        let plain_ascii = ascii_word && !(digit && config.fold_digits);
+        if !(plain_ascii && r.ordinary_ascii_word(gap, w, sink)) {
             let gap = line.get(prev_end..start).unwrap_or_default();
             r.word(gap, start, w, join, sink);
         }
@@ -429,6 +468,11 @@ impl LineReader<'_, '_> {
         if self.config.rejoin_spaced {
             if let Some(joined) = join_dotted(w, join) {
                 return self.emit_word(joined, sink);
+            }
+        }
+        if self.config.fold_digits {
+            if let Some(letters) = digits_as_letters(w, join) {
+                return self.emit_word(letters, sink);
             }
         }
         if self.too_long(w) {
@@ -580,8 +624,26 @@ mod tests {
 
     fn ours(s: &str) -> Vec<(usize, &str)> {
         AsciiWords::new(s.as_bytes())
-            .map(|(a, b)| (a, &s[a..b]))
+            .map(|(a, b, digit)| {
+                assert_eq!(digit, s[a..b].bytes().any(|c| c.is_ascii_digit()));
+                (a, &s[a..b])
+            })
             .collect()
+    }
+
+    #[test]
+    fn digits_read_as_letters_only_in_letter_words() {
+        let mut buf = String::new();
+        let mut f = |w: &str| super::digits_as_letters(w, &mut buf).map(str::to_owned);
+        assert_eq!(f("w3st3rn").as_deref(), Some("western"));
+        assert_eq!(f("un10n").as_deref(), Some("union"));
+        assert_eq!(f("m0neygram").as_deref(), Some("moneygram"));
+        assert_eq!(f("s3cur1ty").as_deref(), Some("security"));
+        for keep in [
+            "mp3", "covid19", "a1b2", "b2b", "x86", "4you", "h264", "w8ing", "west",
+        ] {
+            assert_eq!(f(keep), None, "{keep}");
+        }
     }
 
     #[test]
@@ -619,7 +681,7 @@ mod tests {
                 .map(|_| alphabet[lcg_below(&mut x, alphabet.len())])
                 .collect();
             let mut got = Vec::new();
-            super::for_each_word(&s, false, |start, w, _| got.push((start, w)));
+            super::for_each_word(&s, false, |start, w, _, _| got.push((start, w)));
             let want: Vec<(usize, &str)> = s.unicode_word_indices().collect();
             assert_eq!(got, want, "{s:?}");
         }
