@@ -104,6 +104,7 @@ fn main() {
             epochs: f[3].parse().unwrap(),
             ham_weight: f[4].parse().unwrap(),
             seed: f[5].parse().unwrap(),
+            bag: 1,
         };
         let t = std::time::Instant::now();
         let w = train_ftrl(&tr, buckets, &p);

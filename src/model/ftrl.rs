@@ -20,9 +20,13 @@ use super::NUM_CLASSES;
 /// | `epochs` | 4 | passes over the data |
 /// | `seed` | 1 | shuffle seed (training is deterministic) |
 /// | `ham_weight` | 2.0 | weight of a ham example's loss (false positives cost more) |
+/// | `bag` | 5 | models trained with seeds `seed`, `seed + 1`, …; their weights are averaged |
 ///
 /// The defaults were chosen on the dev split (see the model card); alpha above 3 and full-weight
-/// word bigrams both measured worse at ham FPR 0.1 %.
+/// word bigrams both measured worse at ham FPR 0.1 %. `bag` is there because one model's figure
+/// at ham FPR 0.1 % depends on its shuffle seed (any non-ham on dev: 0.82 to 0.86 over seeds
+/// 1-7), and the average of five lands at the mean of the single ones: the shipped figure is
+/// then what to expect, not a lucky or unlucky draw.
 #[derive(Clone, Debug)]
 pub struct FtrlParams {
     /// Learning-rate scale.
@@ -39,6 +43,8 @@ pub struct FtrlParams {
     pub seed: u64,
     /// Loss weight of ham examples.
     pub ham_weight: f32,
+    /// Number of models (seeds `seed..seed + bag`) whose weights are averaged; 0 or 1: one.
+    pub bag: usize,
 }
 
 impl Default for FtrlParams {
@@ -51,6 +57,7 @@ impl Default for FtrlParams {
             epochs: 4,
             seed: 1,
             ham_weight: 2.0,
+            bag: 5,
         }
     }
 }
@@ -68,6 +75,63 @@ impl State {
             return 0.0;
         }
         -(z - z.signum() * p.l1) / ((p.beta + self.n[i][c].sqrt()) / p.alpha + p.l2)
+    }
+}
+
+/// Trains `params.bag` models with consecutive seeds (in parallel) and averages their weights;
+/// the result is deterministic for the parameters.
+pub fn train_ftrl_bagged(
+    examples: &[Example],
+    buckets: usize,
+    params: &FtrlParams,
+) -> LinearWeights {
+    use rayon::prelude::*;
+    let n = params.bag.max(1);
+    if n == 1 {
+        return train_ftrl(examples, buckets, params);
+    }
+    let models: Vec<LinearWeights> = (0..n as u64)
+        .into_par_iter()
+        .map(|k| {
+            let p = FtrlParams {
+                seed: params.seed.wrapping_add(k),
+                ..params.clone()
+            };
+            train_ftrl(examples, buckets, &p)
+        })
+        .collect();
+    average(&models, buckets)
+}
+
+/// The element-wise mean of `models` (a bucket missing from a model counts as zero), summed in
+/// model order.
+fn average(models: &[LinearWeights], buckets: usize) -> LinearWeights {
+    let k = models.len() as f32;
+    let mut sum = vec![[0.0f32; NUM_CLASSES]; buckets];
+    let mut bias = [0.0f32; NUM_CLASSES];
+    for m in models {
+        for (&b, w) in m.buckets.iter().zip(&m.weights) {
+            if let Some(row) = sum.get_mut(b as usize) {
+                for (r, x) in row.iter_mut().zip(w) {
+                    *r += x / k;
+                }
+            }
+        }
+        for (r, x) in bias.iter_mut().zip(&m.bias) {
+            *r += x / k;
+        }
+    }
+    let (mut out_buckets, mut weights) = (Vec::new(), Vec::new());
+    for (i, row) in sum.into_iter().enumerate() {
+        if row.iter().any(|w| *w != 0.0) {
+            out_buckets.push(i as u32);
+            weights.push(row);
+        }
+    }
+    LinearWeights {
+        buckets: out_buckets,
+        weights,
+        bias,
     }
 }
 
@@ -194,6 +258,19 @@ mod tests {
         let again = train_ftrl(&data, 16, &params);
         assert_eq!(m.weights, again.weights);
         assert_eq!(m.bias, again.bias);
+    }
+
+    #[test]
+    fn a_bag_is_the_mean_of_its_models() {
+        let one = |bucket: u32, w: f32| LinearWeights {
+            buckets: vec![bucket],
+            weights: vec![[w, 0.0, 0.0, -w]],
+            bias: [w, 0.0, 0.0, 0.0],
+        };
+        let avg = average(&[one(3, 1.0), one(5, 2.0)], 8);
+        assert_eq!(avg.buckets, [3, 5]);
+        assert_eq!(avg.weights, [[0.5, 0.0, 0.0, -0.5], [1.0, 0.0, 0.0, -1.0]]);
+        assert_eq!(avg.bias, [1.5, 0.0, 0.0, 0.0]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::eval::threshold_for_fpr;
 use super::file::{ModelFile, ModelInfo};
-use super::ftrl::{train_ftrl, FtrlParams};
+use super::ftrl::{train_ftrl_bagged, FtrlParams};
 use super::report::{evaluate, EvalReport};
 use super::{Class, CompiledModel, Scores, NUM_CLASSES};
 use crate::corpus::{labelled_sources, open_input, CorpusError, ReadLimits};
@@ -646,7 +646,7 @@ pub fn train(
         ));
     }
 
-    let ftrl = train_ftrl(&examples, buckets, &params.ftrl);
+    let ftrl = train_ftrl_bagged(&examples, buckets, &params.ftrl);
     log(&format!(
         "FTRL on all buckets done at {:.1}s ({} buckets kept)",
         elapsed(),
@@ -655,8 +655,8 @@ pub fn train(
     let f = &params.ftrl;
     models.push((
         format!(
-            "sparse softmax logistic regression, FTRL-Proximal (alpha {}, l1 {}, l2 {}, {} epochs, ham weight {})",
-            f.alpha, f.l1, f.l2, f.epochs, f.ham_weight
+            "sparse softmax logistic regression, FTRL-Proximal (alpha {}, l1 {}, l2 {}, {} epochs, ham weight {}, mean of {} models, seeds {}-{})",
+            f.alpha, f.l1, f.l2, f.epochs, f.ham_weight, f.bag.max(1), f.seed, f.seed + f.bag.max(1) as u64 - 1
         ),
         ftrl.compile(buckets, placeholder).ok_or_else(out_of_range)?,
     ));
