@@ -45,9 +45,9 @@ fn messages_where(class: &str, pick: impl Fn(Verdict) -> bool) -> Vec<String> {
 }
 
 #[test]
-fn held_out_ham_is_rarely_held() {
+fn no_held_out_ham_is_held() {
     let held = messages_where("ham", |v| v >= Verdict::Hold);
-    assert!(held.len() <= MAX_HAM_HELD, "held {}: {held:?}", held.len());
+    assert!(held.is_empty(), "held {}: {held:?}", held.len());
 }
 
 #[test]
@@ -83,6 +83,8 @@ fn held_out_phishing_is_flagged() {
 // accents and look-alike digits folded; attached text files read) gives the same, except that
 // one phishing message moved from tagged to passed across the tag bound (en-parcel-customs-fee:
 // P(ham) 0.149 -> 0.161, bound 0.153), so 2 of 10 phishing now pass: the bound follows it.
-const MAX_HAM_HELD: usize = 1;
+// With 48 more legitimate money letters in data/extra and the mean of five FTRL models
+// (2026-12-07, later), no ham is held any more (the solicitor's letter is tagged): the bound
+// follows that too: none may be held.
 const MAX_FRAUD_MISSED: usize = 1;
 const MAX_PHISHING_PASSED: usize = 2;
