@@ -10,37 +10,12 @@
 use sendguard::corpus::ReadLimits;
 use sendguard::features::{FeatureConfig, FeatureExtractor};
 use sendguard::message::ViewLimits;
-use sendguard::model::ftrl::{train_ftrl, FtrlParams};
+use sendguard::model::ftrl::{average, train_ftrl, FtrlParams};
 use sendguard::model::report::evaluate;
 use sendguard::model::train::{choose_thresholds, featurize, read_labelled, LinearWeights};
 use sendguard::model::{Class, CompiledModel, Scores};
 use sendguard::tokenize::{Tokenizer, TokenizerConfig};
-use std::collections::HashMap;
 use std::path::Path;
-
-fn avg(ms: &[LinearWeights]) -> LinearWeights {
-    let mut rows: HashMap<u32, [f32; 4]> = HashMap::new();
-    let k = ms.len() as f32;
-    let mut bias = [0.0; 4];
-    for m in ms {
-        for (b, w) in m.buckets.iter().zip(&m.weights) {
-            let r = rows.entry(*b).or_default();
-            for (rc, wc) in r.iter_mut().zip(w) {
-                *rc += wc / k;
-            }
-        }
-        for (bc, mc) in bias.iter_mut().zip(&m.bias) {
-            *bc += mc / k;
-        }
-    }
-    let mut keys: Vec<u32> = rows.keys().copied().collect();
-    keys.sort();
-    LinearWeights {
-        weights: keys.iter().map(|b| rows[b]).collect(),
-        buckets: keys,
-        bias,
-    }
-}
 
 fn zero() -> sendguard::policy::Thresholds {
     let z = sendguard::policy::Level {
@@ -120,7 +95,7 @@ fn main() {
         if f.get(6) == Some(&"bag") {
             bag.push(w);
             if bag.len() > 1 {
-                let a = avg(&bag);
+                let a = average(&bag, buckets);
                 let m = a.compile(buckets, zero()).unwrap();
                 judge(
                     &format!("  bag of {} ({} rows)", bag.len(), a.buckets.len()),

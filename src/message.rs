@@ -489,37 +489,29 @@ impl Walker<'_> {
                     self.add_attachment(part, kind);
                     self.view.truncated = true;
                 }
-                Kind::Plain | Kind::Alternative | Kind::Mixed | Kind::Digest
-                    if !is_attachment(part) =>
-                {
-                    // A multipart whose boundary never appears arrives as text: read it.
+                // A multipart whose boundary never appears arrives as text: read it, unless it
+                // is an attached file.
+                Kind::Alternative | Kind::Mixed | Kind::Digest if is_attachment(part) => {
+                    self.add_attachment(part, kind)
+                }
+                Kind::Plain | Kind::Html | Kind::Alternative | Kind::Mixed | Kind::Digest => {
+                    // A text or HTML file attached ("please read the attached letter.txt") is
+                    // listed and read as well: the letter, not its cover note, is the mail.
+                    let attached = is_attachment(part);
+                    if attached {
+                        self.add_attachment(part, kind);
+                    }
                     match body {
+                        PartType::Text(t) | PartType::Html(t) if kind == Kind::Html => {
+                            let html = part_text(msg, part, t, usize::MAX);
+                            self.push_html(&html);
+                        }
                         PartType::Text(t) | PartType::Html(t) => {
                             let text = part_text(msg, part, t, self.room());
                             self.push_plain(&text);
                         }
-                        _ => self.add_attachment(part, kind),
-                    }
-                }
-                Kind::Html if !is_attachment(part) => match body {
-                    PartType::Text(t) | PartType::Html(t) => {
-                        let html = part_text(msg, part, t, usize::MAX);
-                        self.push_html(&html);
-                    }
-                    _ => self.add_attachment(part, kind),
-                },
-                // A text or HTML file attached ("please read the attached letter.txt") is an
-                // attachment and is read as well: the letter, not its cover note, is the mail.
-                Kind::Plain | Kind::Html => {
-                    self.add_attachment(part, kind);
-                    if let PartType::Text(t) | PartType::Html(t) = body {
-                        if kind == Kind::Html {
-                            let html = part_text(msg, part, t, usize::MAX);
-                            self.push_html(&html);
-                        } else {
-                            let text = part_text(msg, part, t, self.room());
-                            self.push_plain(&text);
-                        }
+                        _ if !attached => self.add_attachment(part, kind),
+                        _ => {}
                     }
                 }
                 _ => self.add_attachment(part, kind),

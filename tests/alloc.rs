@@ -24,6 +24,9 @@ use std::sync::OnceLock;
 
 use sendguard::Classifier;
 
+#[path = "support/base64.rs"]
+mod base64;
+
 struct Counting;
 
 thread_local! {
@@ -130,31 +133,6 @@ fn text(n: usize) -> String {
     s
 }
 
-fn base64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, chunk) in data.chunks(3).enumerate() {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * k)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-        if i % 19 == 18 {
-            out.push('\n');
-        }
-    }
-    out.push('\n');
-    out
-}
-
 fn quoted_printable(s: &str) -> String {
     let mut out = String::new();
     let mut col = 0;
@@ -216,7 +194,7 @@ fn shaped(shape: &str, n: usize) -> Vec<u8> {
         ),
         "base64" => format!(
             "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n{}",
-            base64(body.as_bytes())
+            base64::encode_lines(body.as_bytes())
         ),
         "alternative" => format!(
             "Content-Type: multipart/alternative; boundary=\"b1\"\n\n--b1\n\

@@ -6,6 +6,9 @@
 
 use sendguard::{Classifier, Verdict};
 
+#[path = "support/base64.rs"]
+mod base64;
+
 const SCAM: &str = "Dear Beneficiary,
 
 This is to inform you that the compensation committee of the United Nations, working with the
@@ -57,25 +60,6 @@ fn html(body: &str) -> String {
     message("text/html; charset=utf-8", "8bit", body)
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (i, chunk) in data.chunks(3).enumerate() {
-        if i > 0 && i % 19 == 0 {
-            out.push('\n');
-        }
-        let n = chunk.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)) << (8 * (3 - chunk.len()));
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(T[(n >> (18 - 6 * k) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn attached(text: &str) -> String {
     message(
         "multipart/mixed; boundary=\"b\"",
@@ -85,7 +69,7 @@ fn attached(text: &str) -> String {
 Content-Type: text/plain; charset=utf-8; name=\"letter.txt\"\n\
 Content-Disposition: attachment; filename=\"letter.txt\"\nContent-Transfer-Encoding: base64\n\n\
 {}\n--b--\n",
-            base64(text.as_bytes())
+            base64::encode_lines(text.as_bytes())
         ),
     )
 }
@@ -226,7 +210,7 @@ fn variants(text: &str) -> Vec<(&'static str, String)> {
             message(
                 "text/html; charset=utf-8",
                 "base64",
-                &base64(html_of(text, |p| p.to_string()).as_bytes()),
+                &base64::encode_lines(html_of(text, |p| p.to_string()).as_bytes()),
             ),
         ),
         ("attached letter.txt", attached(text)),

@@ -38,6 +38,9 @@ use sendguard::cues::Cue;
 use sendguard::features::{FeatureScratch, FeatureVector};
 use sendguard::{Classifier, Error, MessageView, ViewLimits};
 
+#[path = "support/base64.rs"]
+mod base64;
+
 // ---------------------------------------------------------------------------------------------
 // The checks every input goes through.
 
@@ -488,7 +491,7 @@ fn header() -> impl Strategy<Value = (&'static str, String)> {
             "Subject",
             format!(
                 "=?{c}?B?{}?= =?{c}?Q?{}?=",
-                base64(t.as_bytes()),
+                base64::encode(t.as_bytes()),
                 qp_word(&t)
             )
         )),
@@ -613,7 +616,7 @@ fn render(part: &Part, eol: &str, out: &mut Vec<u8>) {
             line(out, "");
             let text = words.join(" ");
             match cte {
-                Cte::Base64 => wrap(&base64(text.as_bytes()), 76, eol, out),
+                Cte::Base64 => wrap(&base64::encode(text.as_bytes()), 76, eol, out),
                 Cte::QuotedPrintable => out.extend_from_slice(qp(&text, eol).as_bytes()),
                 _ => {
                     for l in text.split('\n') {
@@ -632,7 +635,7 @@ fn render(part: &Part, eol: &str, out: &mut Vec<u8>) {
             }
             line(out, "Content-Transfer-Encoding: base64");
             line(out, "");
-            wrap(&base64(bytes), 76, eol, out);
+            wrap(&base64::encode(bytes), 76, eol, out);
         }
         Body::Multipart {
             subtype,
@@ -663,28 +666,6 @@ fn render(part: &Part, eol: &str, out: &mut Vec<u8>) {
             render(inner, eol, out);
         }
     }
-}
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * k) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn wrap(s: &str, width: usize, eol: &str, out: &mut Vec<u8>) {

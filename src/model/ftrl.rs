@@ -103,9 +103,9 @@ pub fn train_ftrl_bagged(
     average(&models, buckets)
 }
 
-/// The element-wise mean of `models` (a bucket missing from a model counts as zero), summed in
-/// model order.
-fn average(models: &[LinearWeights], buckets: usize) -> LinearWeights {
+/// The element-wise mean of `models` over `buckets` buckets (a bucket missing from a model
+/// counts as zero), summed in model order.
+pub fn average(models: &[LinearWeights], buckets: usize) -> LinearWeights {
     let k = models.len() as f32;
     let mut sum = vec![[0.0f32; NUM_CLASSES]; buckets];
     let mut bias = [0.0f32; NUM_CLASSES];

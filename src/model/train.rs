@@ -653,10 +653,11 @@ pub fn train(
         ftrl.buckets.len()
     ));
     let f = &params.ftrl;
+    let bag = f.bag.max(1);
     models.push((
         format!(
-            "sparse softmax logistic regression, FTRL-Proximal (alpha {}, l1 {}, l2 {}, {} epochs, ham weight {}, mean of {} models, seeds {}-{})",
-            f.alpha, f.l1, f.l2, f.epochs, f.ham_weight, f.bag.max(1), f.seed, f.seed + f.bag.max(1) as u64 - 1
+            "sparse softmax logistic regression, FTRL-Proximal (alpha {}, l1 {}, l2 {}, {} epochs, ham weight {}, mean of {bag} models, seeds {}-{})",
+            f.alpha, f.l1, f.l2, f.epochs, f.ham_weight, f.seed, f.seed + bag as u64 - 1
         ),
         ftrl.compile(buckets, placeholder).ok_or_else(out_of_range)?,
     ));
