@@ -37,11 +37,14 @@ pub enum Cue {
     LinkElsewhere,
     /// Account words (password, sign in, verify, ...) together with a link elsewhere.
     CredentialLure,
+    /// A crypto-currency address (Bitcoin, Ethereum, TRON, ...) in the subject or body: where
+    /// extortion and investment scams ask for the money.
+    CryptoAddress,
 }
 
 impl Cue {
     /// Every cue, in a fixed order (the order fixes their feature hashes' names).
-    pub const ALL: [Cue; 13] = [
+    pub const ALL: [Cue; 14] = [
         Cue::LargeSum,
         Cue::VeryLargeSum,
         Cue::StoryLanguage,
@@ -55,6 +58,7 @@ impl Cue {
         Cue::TransferService,
         Cue::LinkElsewhere,
         Cue::CredentialLure,
+        Cue::CryptoAddress,
     ];
 
     /// Stable name, used as the feature name and in explanations.
@@ -73,6 +77,7 @@ impl Cue {
             Cue::TransferService => "money-transfer-service",
             Cue::LinkElsewhere => "link-elsewhere",
             Cue::CredentialLure => "account-words+link-elsewhere",
+            Cue::CryptoAddress => "crypto-address",
         }
     }
 }
@@ -235,6 +240,7 @@ pub struct CueState {
     transfer: bool,
     credential: bool,
     link_elsewhere: bool,
+    crypto_address: bool,
     western: bool,
     union: bool,
     max_sum_magnitude: i32,
@@ -255,6 +261,11 @@ impl CueState {
             WordClass::Transfer => self.transfer = true,
             WordClass::Credential => self.credential = true,
         }
+    }
+
+    /// Notes a crypto-currency address (a [`crate::tokenize::TokenKind::CryptoAddress`] token).
+    pub fn crypto_address(&mut self) {
+        self.crypto_address = true;
     }
 
     /// Notes the words "western" and "union" (the transfer service written in two words).
@@ -372,6 +383,9 @@ impl CueState {
             if self.credential {
                 emit(Cue::CredentialLure);
             }
+        }
+        if self.crypto_address {
+            emit(Cue::CryptoAddress);
         }
     }
 }
@@ -628,6 +642,14 @@ mod tests {
         s.link("acme-de.login-verify.io", "it@acme.de");
         s.finish("it@acme.de", "", &[], &[], |c| out.push(c.name()));
         assert_eq!(out, vec!["link-elsewhere", "account-words+link-elsewhere"]);
+    }
+
+    #[test]
+    fn crypto_address_fires_its_cue() {
+        let mut s = CueState::default();
+        assert!(fired(&s, "", "", &[], &[]).is_empty());
+        s.crypto_address();
+        assert_eq!(fired(&s, "", "", &[], &[]), vec!["crypto-address"]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::tokenize::typed::{email_domain, is_freemail, is_reserved_domain, url_
 use crate::tokenize::{Scratch as TokenScratch, TokenKind, Tokenizer};
 
 /// Version of the feature layout; part of the model file, so a model never meets another layout.
-pub const FEATURE_VERSION: u32 = 1;
+pub const FEATURE_VERSION: u32 = 2;
 
 /// How features are hashed and scaled. Stored in the model file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,6 +98,8 @@ pub enum Namespace {
     Attachment,
     /// A named cue.
     Cue,
+    /// The chain of a crypto-currency address in the text ("btc").
+    Crypto,
 }
 
 impl Namespace {
@@ -113,6 +115,7 @@ impl Namespace {
             Namespace::EmailDomain => "e",
             Namespace::Attachment => "a",
             Namespace::Cue => "cue",
+            Namespace::Crypto => "w",
         }
     }
 
@@ -128,6 +131,7 @@ impl Namespace {
             Namespace::EmailDomain => 0xbf58_476d_1ce4_e5b9,
             Namespace::Attachment => 0xd6e8_feb8_6659_fd93,
             Namespace::Cue => 0xa076_1d64_78bd_642f,
+            Namespace::Crypto => 0xe703_7ed1_a0b4_28db,
         }
     }
 }
@@ -500,6 +504,15 @@ impl FeatureExtractor {
                             Some(FeatureName::Token(Namespace::Number, tok)),
                         );
                     }
+                    TokenKind::CryptoAddress => {
+                        sink(
+                            self.bucket(Namespace::Crypto, tok),
+                            Some(FeatureName::Token(Namespace::Crypto, tok)),
+                        );
+                        if ns != Namespace::FromName {
+                            cues.crypto_address();
+                        }
+                    }
                 });
         };
 
@@ -679,6 +692,24 @@ mod tests {
         ] {
             assert!(n.iter().any(|x| x == want), "missing {want} in {n:?}");
         }
+    }
+
+    #[test]
+    fn crypto_addresses_are_a_token_and_a_cue() {
+        let n = names("Subject: Your device\n\nSend $1450 in Bitcoin to my wallet:\nbc1qx7m3n9ptl2w8vz4q6ks0dj5ya7rc3fu2he9gw\nwithin 48 hours.\n");
+        for want in ["w:btc", "cue:crypto-address", "b:wallet"] {
+            assert!(n.iter().any(|x| x == want), "missing {want} in {n:?}");
+        }
+        assert!(!n.iter().any(|x| x.contains("bc1q")), "{n:?}");
+        let plain = names(
+            "Subject: Re: build\n\nThe commit 3a7bd3e2360a3d29eea436fcfb7e44c735d117c4 fixed it.\n",
+        );
+        assert!(
+            !plain
+                .iter()
+                .any(|x| x.starts_with("w:") || x == "cue:crypto-address"),
+            "{plain:?}"
+        );
     }
 
     #[test]

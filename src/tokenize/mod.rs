@@ -9,14 +9,14 @@
 //!
 //! | option             | default | purpose                                                        |
 //! |--------------------|---------|----------------------------------------------------------------|
-//! | `version`          | 2       | bumped whenever the output for some input changes              |
+//! | `version`          | 3       | bumped whenever the output for some input changes              |
 //! | `max_word_chars`   | 40      | longer words (and numerals) are skipped                        |
 //! | `rejoin_spaced`    | true    | "W e s t e r n", "W.e.s.t", "w-e-s-t" -> one word (>= 3 letters) |
 //! | `fold_confusables` | true    | Cyrillic/Greek look-alikes inside Latin words become Latin     |
 //! | `fold_accents`     | true    | diacritics come off Latin letters ("wëstërn" -> "western")     |
 //! | `fold_digits`      | true    | look-alike digits inside words become letters ("w3st3rn un10n") |
 //! | `cjk_bigrams`      | true    | Han/kana/hangul/Thai/Lao/Khmer/Myanmar runs -> char bigrams    |
-//! | `typed_tokens`     | true    | numbers become shapes ("n6"), money becomes "usd:5"            |
+//! | `typed_tokens`     | true    | numbers become shapes ("n6"), money "usd:5", wallets "btc"     |
 
 pub mod money;
 pub mod normalize;
@@ -24,13 +24,13 @@ pub mod typed;
 pub mod words;
 
 pub use money::Currency;
-pub use typed::{email_domain, is_freemail, is_reserved_domain, url_host};
+pub use typed::{crypto_address, email_domain, is_freemail, is_reserved_domain, url_host};
 
 /// Tokenizer settings; stored with a model so a model is never used with other settings.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenizerConfig {
-    /// Version of the tokenizer output; bump when output changes. Default 2 (2 added
-    /// `fold_accents` and `fold_digits`).
+    /// Version of the tokenizer output; bump when output changes. Default 3 (2 added
+    /// `fold_accents` and `fold_digits`, 3 crypto-currency addresses).
     pub version: u32,
     /// Words longer than this many characters are skipped. Default 40.
     pub max_word_chars: usize,
@@ -50,14 +50,14 @@ pub struct TokenizerConfig {
     pub fold_digits: bool,
     /// Emit character bigrams for runs of Han, kana, hangul and Thai. Default true.
     pub cjk_bigrams: bool,
-    /// Emit number shapes and money amounts. Default true.
+    /// Emit number shapes, money amounts and crypto-currency addresses. Default true.
     pub typed_tokens: bool,
 }
 
 impl Default for TokenizerConfig {
     fn default() -> Self {
         TokenizerConfig {
-            version: 2,
+            version: 3,
             max_word_chars: 40,
             rejoin_spaced: true,
             fold_confusables: true,
@@ -80,6 +80,8 @@ pub enum TokenKind {
     Money,
     /// The shape of a number: "n" and its count of integer digits ("n6").
     Number,
+    /// A crypto-currency address, as its chain ("btc", "eth"; see [`crypto_address`]).
+    CryptoAddress,
 }
 
 impl TokenKind {
@@ -90,6 +92,7 @@ impl TokenKind {
             TokenKind::CjkBigram => "cjk",
             TokenKind::Money => "money",
             TokenKind::Number => "number",
+            TokenKind::CryptoAddress => "crypto",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Whole-pipeline tests: literal text in, literal tokens out.
 
-use super::TokenKind::{CjkBigram as C, Money as M, Number as N, Word as W};
+use super::TokenKind::{CjkBigram as C, CryptoAddress as A, Money as M, Number as N, Word as W};
 use super::*;
 
 fn toks(text: &str) -> Vec<(TokenKind, String)> {
@@ -491,12 +491,12 @@ fn config_default_and_serde() {
             c.fold_accents,
             c.fold_digits
         ),
-        (2, 40, true, true, true, true, true, true)
+        (3, 40, true, true, true, true, true, true)
     );
     let json = serde_json::to_string(&c).unwrap();
     assert_eq!(
         json,
-        r#"{"version":2,"max_word_chars":40,"rejoin_spaced":true,"fold_confusables":true,"fold_accents":true,"fold_digits":true,"cjk_bigrams":true,"typed_tokens":true}"#
+        r#"{"version":3,"max_word_chars":40,"rejoin_spaced":true,"fold_confusables":true,"fold_accents":true,"fold_digits":true,"cjk_bigrams":true,"typed_tokens":true}"#
     );
     assert_eq!(serde_json::from_str::<TokenizerConfig>(&json).unwrap(), c);
     // A version 1 configuration has neither fold: they read as off.
@@ -557,4 +557,44 @@ fn random_input_never_panics() {
 fn suffix_symbol_or_next_prefix() {
     assert_eq!(money("call 1234 $500 now"), ["usd:2"]);
     assert_eq!(money("250 000 $ comptant"), ["usd:5"]);
+}
+
+#[test]
+fn crypto_addresses_become_their_chain() {
+    for (addr, chain) in [
+        ("bc1qx7m3n9ptl2w8vz4q6ks0dj5ya7rc3fu2he9gw", "btc"),
+        ("BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ", "btc"),
+        (
+            "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297",
+            "btc",
+        ),
+        ("1F9xKp7Q2mWv8tZr3Yh6nL4cD5sJ1aBqEu", "btc"),
+        ("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "btc"),
+        ("ltc1qg82vyr8l6pasvd9pwxpsq5mdhwkrqm9rvp6x2p", "ltc"),
+        ("0x52908400098527886E0F7030069857D2E4169EE7", "eth"),
+        ("TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE", "trx"),
+    ] {
+        assert_eq!(
+            toks(&format!("pay to {addr} now")),
+            t(&[(W, "pay"), (W, "to"), (A, chain), (W, "now")]),
+            "{addr}"
+        );
+    }
+}
+
+#[test]
+fn long_ids_are_not_crypto_addresses() {
+    for word in [
+        // A git commit, an MD5 digest, a long number, a long word, a tracking id with a zero.
+        "3a7bd3e2360a3d29eea436fcfb7e44c735d117c4",
+        "1b2d3f4a5c6e7b8d9f1a2c3e4b5d6f7a",
+        "12345678901234567890123456789",
+        "antidisestablishmentarianisms",
+        "1z9x8c7v6b5n4m3q2w1e0r9t8y7u6i",
+        "bc1qthisisnotanaddress",
+        "0x12345",
+    ] {
+        let got = toks(&format!("ref {word}"));
+        assert!(got.iter().all(|(k, _)| *k != A), "{word}: {got:?}");
+    }
 }

@@ -13,7 +13,7 @@
 use unicode_segmentation::UnicodeSegmentation;
 
 use super::money::{may_start_amount, moves_idle_reader, Event, MoneyReader};
-use super::typed::{is_numeral, parse_numeral};
+use super::typed::{crypto_address, is_numeral, parse_numeral, MIN_CRYPTO_ADDRESS_CHARS};
 use super::{Sink, TokenKind, TokenizerConfig};
 
 /// Fewest letters a spelt-out run needs to be rejoined: "U S A" joins, "a b" stays.
@@ -348,7 +348,7 @@ pub(super) fn tokenize_line(
 
 impl LineReader<'_, '_> {
     /// The common case on an ASCII line, in a few compares: a word of two or more characters
-    /// that starts with a letter, fits the length limit, is not dotted letters ("w.e.s.t") and
+    /// that starts with a letter, fits the length limit, is too short to be a crypto address, is not dotted letters ("w.e.s.t") and
     /// cannot start an amount, after an ASCII separator without `$`, while no spelt-out or bigram run
     /// is open and no amount is being read. Emits it as [`Self::word`] would and returns true;
     /// false leaves the word to [`Self::word`].
@@ -357,6 +357,7 @@ impl LineReader<'_, '_> {
         let b = w.as_bytes();
         let ordinary = b.len() >= 2
             && b.len() <= self.config.max_word_chars
+            && (b.len() < MIN_CRYPTO_ADDRESS_CHARS || !self.config.typed_tokens)
             && b[0].is_ascii_alphabetic()
             && (b.len() < 5 || !matches!(b[1], b'.' | b'_'))
             && self.letters.is_none()
@@ -465,6 +466,11 @@ impl LineReader<'_, '_> {
 
     /// A word that is neither a lone letter nor bigram-script text.
     fn plain(&mut self, w: &str, join: &mut String, sink: &mut Sink<'_>) {
+        if self.config.typed_tokens && w.len() >= MIN_CRYPTO_ADDRESS_CHARS {
+            if let Some(chain) = crypto_address(w) {
+                return self.token(TokenKind::CryptoAddress, chain, Event::Break, sink);
+            }
+        }
         if self.config.rejoin_spaced {
             if let Some(joined) = join_dotted(w, join) {
                 return self.emit_word(joined, sink);
