@@ -333,7 +333,7 @@ pub(super) fn tokenize_line(
         let gap = line.as_bytes().get(prev_end..start).unwrap_or_default();
         // A word with a digit may be one to read as letters ("w3stern"): not the common case.
         let plain_ascii = ascii_word && !(digit && config.fold_digits);
-        if !(plain_ascii && r.ordinary_ascii_word(gap, w, sink)) {
+        if !(plain_ascii && r.ordinary_ascii_word(gap, w, join, sink)) {
             let gap = line.get(prev_end..start).unwrap_or_default();
             r.word(gap, start, w, join, sink);
         }
@@ -348,23 +348,32 @@ pub(super) fn tokenize_line(
 
 impl LineReader<'_, '_> {
     /// The common case on an ASCII line, in a few compares: a word of two or more characters
-    /// that starts with a letter, fits the length limit, is too short to be a crypto address, is not dotted letters ("w.e.s.t") and
-    /// cannot start an amount, after an ASCII separator without `$`, while no spelt-out or bigram run
-    /// is open and no amount is being read. Emits it as [`Self::word`] would and returns true;
+    /// that starts with a letter, fits the length limit, is too short to be a crypto address, is
+    /// not dotted letters ("w.e.s.t") and cannot start an amount, after an ASCII separator without
+    /// `$`, while no amount is being read. Emits it as [`Self::word`] would and returns true;
     /// false leaves the word to [`Self::word`].
+    ///
+    /// Such a word never continues a spelt-out or bigram run, so an open run ("a" before
+    /// "letter") is ended first, as [`Self::piece`] would; the word is then judged with the
+    /// reader in the state the run left it in (and a word handed on finds the run ended).
     #[inline]
-    fn ordinary_ascii_word(&mut self, gap: &[u8], w: &str, sink: &mut Sink<'_>) -> bool {
+    fn ordinary_ascii_word(
+        &mut self,
+        gap: &[u8],
+        w: &str,
+        join: &mut String,
+        sink: &mut Sink<'_>,
+    ) -> bool {
         let b = w.as_bytes();
         let ordinary = b.len() >= 2
             && b.len() <= self.config.max_word_chars
             && (b.len() < MIN_CRYPTO_ADDRESS_CHARS || !self.config.typed_tokens)
             && b[0].is_ascii_alphabetic()
-            && (b.len() < 5 || !matches!(b[1], b'.' | b'_'))
-            && self.letters.is_none()
-            && self.cjk.is_none();
+            && (b.len() < 5 || !matches!(b[1], b'.' | b'_'));
         if !ordinary {
             return false;
         }
+        self.end_runs(join, sink);
         if self.config.typed_tokens {
             let plain_gap = gap.iter().all(|&c| c != b'$' && c.is_ascii());
             // A word that passes the cheap filter but turns out to start nothing does to an
