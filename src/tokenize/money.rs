@@ -793,12 +793,7 @@ pub(super) fn may_start_amount(w: &str) -> bool {
     match b.len() {
         0 => false,
         // A short word starting with a letter fuses no amount ("250k" needs a digit first).
-        1..=3 => {
-            !b[0].is_ascii_alphabetic()
-                || dollar_prefix(w).is_some()
-                || currency_code(w).is_some()
-                || number_word(w).is_some()
-        }
+        1..=3 => !b[0].is_ascii_alphabetic() || is_short_money_word(b),
         n => {
             b[0].is_ascii_digit()
                 || b[3].is_ascii_digit()
@@ -807,6 +802,22 @@ pub(super) fn may_start_amount(w: &str) -> bool {
                     && matches!(b[n - 1], b'e' | b'r' | b'n' | b't' | b'y' | b'd'))
         }
     }
+}
+
+/// The words of at most three bytes that are a dollar prefix, a currency code or a number
+/// word, in one decision tree instead of three calls (most short words are "to", "the", "and":
+/// none of them); `short_money_words_are_the_three_lists` checks it against the three.
+fn is_short_money_word(b: &[u8]) -> bool {
+    matches!(
+        b,
+        // dollar_prefix
+        b"us" | b"u.s" | b"c" | b"ca" | b"can" | b"a" | b"au" | b"nz" | b"hk" | b"s" | b"sg" | b"r"
+        // currency_code
+        | b"usd" | b"eur" | b"gbp" | b"jpy" | b"cny" | b"rmb" | b"krw" | b"inr" | b"ngn" | b"zar"
+        | b"chf" | b"cad" | b"aud" | b"nzd" | b"hkd" | b"sgd" | b"ghs" | b"xof" | b"brl" | b"btc"
+        // number_word
+        | b"one" | b"two" | b"six" | b"ten"
+    )
 }
 
 /// Whether the word `w` does anything to an idle reader beyond clearing a pending `$` prefix
@@ -877,6 +888,27 @@ impl Sink<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn short_money_words_are_the_three_lists() {
+        // Every string of one to three bytes: the one decision tree answers as the three
+        // look-ups do.
+        let mut checked = 0;
+        for len in 1..=3usize {
+            for n in 0..1u32 << (8 * len) {
+                let bytes = n.to_le_bytes();
+                let Ok(w) = std::str::from_utf8(&bytes[..len]) else {
+                    continue;
+                };
+                let three = super::dollar_prefix(w).is_some()
+                    || super::currency_code(w).is_some()
+                    || super::number_word(w).is_some();
+                assert_eq!(super::is_short_money_word(w.as_bytes()), three, "{w:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 1_000_000);
+    }
+
     use super::*;
 
     #[test]
