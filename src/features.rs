@@ -384,7 +384,13 @@ impl FeatureExtractor {
             }
             add(key, count);
         }
-        out.entries.retain(|e| e.1 != 0.0);
+        // Word values are ln(1 + n) >= ln 2 and a bigram's is that times its weight: with a
+        // weight of at least the smallest normal float every value and every sum of values is
+        // above zero, and there is nothing to drop.
+        let all_positive = self.config.bigram_weight >= f32::MIN_POSITIVE;
+        if !all_positive {
+            out.entries.retain(|e| e.1 != 0.0);
+        }
         let norm = out
             .entries
             .iter()
