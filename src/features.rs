@@ -468,8 +468,12 @@ impl FeatureExtractor {
                 .tokenize(text, tokens, &mut |kind, tok| match kind {
                     // The corpus's masking placeholder (user@example.net) and other RFC 2606
                     // names in running text name a data source, not a scam.
+                    // A dot and a reserved name ("test" at the least) need five bytes, so
+                    // shorter words skip the scan (`short_words_with_a_dot_are_not_reserved`).
                     TokenKind::Word
-                        if tok.bytes().any(|b| b == b'.') && is_reserved_domain(tok) => {}
+                        if tok.len() >= 5
+                            && tok.bytes().any(|b| b == b'.')
+                            && is_reserved_domain(tok) => {}
                     TokenKind::Word | TokenKind::CjkBigram => {
                         let hash = self.token_hash(ns, tok);
                         sink(self.bucket_of_hash(hash), Some(FeatureName::Token(ns, tok)));
@@ -727,6 +731,28 @@ mod tests {
         );
         assert!(!n.iter().any(|x| x.contains("example.net")), "{n:?}");
         assert!(n.iter().any(|x| x == "b:write"), "{n:?}");
+    }
+
+    #[test]
+    fn short_words_with_a_dot_are_not_reserved() {
+        // Every string of up to four bytes over the letters of the reserved names, case, dots
+        // and space: none with a dot is a reserved name.
+        let alphabet = b"examplestinvdocahrgETX. ";
+        let mut words = vec![String::new()];
+        for _ in 0..4 {
+            words = words
+                .iter()
+                .flat_map(|w| {
+                    alphabet
+                        .iter()
+                        .map(move |&c| format!("{w}{}", char::from(c)))
+                })
+                .collect();
+            for w in &words {
+                assert!(!(w.contains('.') && is_reserved_domain(w)), "{w:?}");
+            }
+        }
+        assert!(is_reserved_domain("x.test") && is_reserved_domain("test."));
     }
 
     #[test]
