@@ -1,7 +1,8 @@
 //! Message view → hashed, namespaced, log-scaled, L2-normalised sparse features.
 //!
 //! Every token gets a namespace (`s` subject, `b` body, `n` From display name, `m` money,
-//! `u` URL host, `e` e-mail domain, `a` attachment, `cue` named cues) and is hashed with xxh3
+//! `#` number shape, `w` crypto-currency address, `u` URL host, `e` e-mail domain, `a`
+//! attachment, `cue` named cues) and is hashed with xxh3
 //! under a fixed seed, so the same text lands in the same bucket in every process and on every
 //! machine. Word bigrams are hashed from the two words' hashes, without building a string.
 //!
@@ -519,6 +520,7 @@ impl FeatureExtractor {
                             self.bucket(Namespace::Crypto, tok),
                             Some(FeatureName::Token(Namespace::Crypto, tok)),
                         );
+                        // In a display name it is a feature but no cue, as money is.
                         if ns != Namespace::FromName {
                             cues.crypto_address();
                         }

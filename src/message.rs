@@ -1544,6 +1544,9 @@ fn convert_html<F: FnMut(Link, &str)>(
     let mut i = 0;
     let mut run = 0; // start of the pending text run
     let mut in_head = false;
+    // The hidden element being skipped (its name) and how many elements of that name are open
+    // inside it; text is not written while it is open, links in it are still reported.
+    let mut hidden: Option<(TagName, u32)> = None;
     while i < b.len() && !sink.cut {
         match b[i] {
             b'<' => {
@@ -1551,15 +1554,36 @@ fn convert_html<F: FnMut(Link, &str)>(
                     i += 1;
                     continue;
                 };
-                if !in_head {
+                if !in_head && hidden.is_none() {
                     sink.text(&html[run..i]);
                 }
                 i = tag.end;
-                match tag.name.as_str() {
+                let name = tag.name.as_str();
+                if let Some((open, depth)) = &mut hidden {
+                    if open.as_str() == name {
+                        if tag.closing {
+                            *depth -= 1;
+                        } else {
+                            *depth += 1;
+                        }
+                    }
+                    if *depth == 0 {
+                        hidden = None;
+                    }
+                } else if tag.hidden && !tag.closing && !name.is_empty() && !is_void(name) {
+                    hidden = Some((tag.name, 1));
+                    run = i;
+                    continue;
+                }
+                let name = match &hidden {
+                    Some(_) => "",
+                    None => name,
+                };
+                match name {
                     "head" | "xml" => in_head = !tag.closing,
                     "body" => in_head = false,
                     "script" | "style" | "textarea" | "template" if !tag.closing => {
-                        i = find_close_tag(b, i, tag.name.as_str().as_bytes());
+                        i = find_close_tag(b, i, name.as_bytes());
                     }
                     name if is_block(name) && !in_head => sink.line_break(),
                     _ => {}
@@ -1572,7 +1596,7 @@ fn convert_html<F: FnMut(Link, &str)>(
                     i += 1;
                     continue;
                 }
-                if !in_head {
+                if !in_head && hidden.is_none() {
                     sink.text(&html[run..i]);
                     match decoded {
                         Entity::Space => sink.space = true,
@@ -1590,7 +1614,7 @@ fn convert_html<F: FnMut(Link, &str)>(
             _ => i = find_either(b, i, b'<', b'&').unwrap_or(b.len()),
         }
     }
-    if !in_head && !sink.cut {
+    if !in_head && hidden.is_none() && !sink.cut {
         sink.text(&html[run.min(b.len())..]);
     }
     // No trailing space or newline of our own at the end.
@@ -1650,11 +1674,13 @@ fn is_block(name: &str) -> bool {
     )
 }
 
-/// A parsed tag: lower-case name (empty for comments and declarations) and where it ends.
+/// A parsed tag: lower-case name (empty for comments and declarations), where it ends, and
+/// whether its attributes hide its content ([`hides`]).
 struct Tag {
     name: TagName,
     closing: bool,
     end: usize,
+    hidden: bool,
 }
 
 /// A tag name of up to 15 bytes, lower-cased, without allocating.
@@ -1692,12 +1718,14 @@ fn parse_tag<F: FnMut(Link, &str)>(
                 name: empty,
                 closing: false,
                 end,
+                hidden: false,
             })
         }
         b'?' => Some(Tag {
             name: empty,
             closing: false,
             end: find_byte(b, i, b'>').map_or(b.len(), |p| p + 1),
+            hidden: false,
         }),
         b'/' if b.get(i + 2).is_some_and(u8::is_ascii_alphabetic) => {
             let (name, after) = tag_name(b, i + 2);
@@ -1705,15 +1733,17 @@ fn parse_tag<F: FnMut(Link, &str)>(
                 name,
                 closing: true,
                 end: find_byte(b, after, b'>').map_or(b.len(), |p| p + 1),
+                hidden: false,
             })
         }
         c if c.is_ascii_alphabetic() => {
             let (name, after) = tag_name(b, i + 1);
-            let end = parse_attributes(html, after, attr, on_link);
+            let (end, hidden) = parse_attributes(html, after, attr, on_link);
             Some(Tag {
                 name,
                 closing: false,
                 end,
+                hidden,
             })
         }
         _ => None,
@@ -1753,16 +1783,17 @@ fn parse_attributes<F: FnMut(Link, &str)>(
     from: usize,
     attr: &mut String,
     on_link: &mut F,
-) -> usize {
+) -> (usize, bool) {
     let b = html.as_bytes();
     let mut i = from;
+    let mut hidden = false;
     loop {
         while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
             i += 1;
         }
         match b.get(i) {
-            None => return b.len(),
-            Some(b'>') => return i + 1,
+            None => return (b.len(), hidden),
+            Some(b'>') => return (i + 1, hidden),
             _ => {}
         }
         let name_start = i;
@@ -1774,6 +1805,7 @@ fn parse_attributes<F: FnMut(Link, &str)>(
             i += 1;
         }
         if b.get(i) != Some(&b'=') {
+            hidden |= name.eq_ignore_ascii_case("hidden");
             continue;
         }
         i += 1;
@@ -1794,6 +1826,10 @@ fn parse_attributes<F: FnMut(Link, &str)>(
             }
         };
         i = next;
+        if name.eq_ignore_ascii_case("style") {
+            hidden |= hides(value);
+            continue;
+        }
         let is_link = ["href", "src", "action"]
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n));
@@ -1815,6 +1851,64 @@ fn parse_attributes<F: FnMut(Link, &str)>(
             }
         }
     }
+}
+
+/// True when a `style` attribute hides the element's text from a reader: `display: none`,
+/// `visibility: hidden`, `opacity` below 0.05, a font size of 0 (any unit) or below 1.5 px/pt. Text hidden
+/// this way is how mail pads a scam with words a reader never sees but a word-counting filter
+/// does ("hash busting"); it is not read, as a browser would not show it.
+fn hides(style: &str) -> bool {
+    style.split(';').any(|decl| {
+        let Some((prop, value)) = decl.split_once(':') else {
+            return false;
+        };
+        let (prop, value) = (prop.trim(), value.trim());
+        let value = value
+            .strip_suffix("!important")
+            .map_or(value, str::trim_end);
+        if prop.eq_ignore_ascii_case("display") {
+            value.eq_ignore_ascii_case("none")
+        } else if prop.eq_ignore_ascii_case("visibility") {
+            value.eq_ignore_ascii_case("hidden")
+        } else if prop.eq_ignore_ascii_case("opacity") {
+            value.parse::<f32>().is_ok_and(|o| o < 0.05)
+        } else if prop.eq_ignore_ascii_case("font-size") {
+            let digits = value
+                .bytes()
+                .take_while(|c| c.is_ascii_digit() || *c == b'.')
+                .count();
+            let (number, unit) = value.split_at(digits);
+            let absolute = unit.is_empty()
+                || unit.eq_ignore_ascii_case("px")
+                || unit.eq_ignore_ascii_case("pt");
+            number
+                .parse::<f32>()
+                .is_ok_and(|n| n == 0.0 || (absolute && n < 1.5))
+        } else {
+            false
+        }
+    })
+}
+
+/// Elements that have no content (and no end tag), so hiding one hides no text.
+fn is_void(name: &str) -> bool {
+    matches!(
+        name,
+        "img"
+            | "br"
+            | "hr"
+            | "input"
+            | "meta"
+            | "link"
+            | "area"
+            | "base"
+            | "col"
+            | "embed"
+            | "source"
+            | "track"
+            | "wbr"
+            | "param"
+    )
 }
 
 /// Offset of the "</name" that closes a raw-text element, or the end of input.
@@ -2650,6 +2744,67 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
         );
         assert_eq!(html("<style>unclosed"), "");
         assert_eq!(html("a<!-- unclosed comment"), "a");
+    }
+
+    #[test]
+    fn html_hidden_elements_are_not_read() {
+        assert_eq!(
+            html("<p>Send the codes<span style=\"display: none\">meeting minutes budget</span> today</p>"),
+            "Send the codes today"
+        );
+        // Nested elements of the same name, upper case, !important, the hidden attribute.
+        assert_eq!(
+            html(
+                "<div>a</div><DIV STYLE='Display:None !important'>x<div>y</div>z</DIV><div>b</div>"
+            ),
+            "a\nb"
+        );
+        assert_eq!(html("<p hidden>quiet</p><p>loud</p>"), "loud");
+        for style in [
+            "visibility:hidden",
+            "font-size:0",
+            "font-size: 0px",
+            "font-size:1px;color:#fff",
+            "font-size:0.0em",
+            "opacity:0",
+            "color:red; display:none",
+        ] {
+            assert_eq!(
+                html(&format!("<p>in</p><p style=\"{style}\">out</p>")),
+                "in",
+                "{style}"
+            );
+        }
+        // Visible text stays: sizes that can be read, relative sizes, other properties.
+        for style in [
+            "font-size:12px",
+            "font-size:0.9em",
+            "font-size:80%",
+            "display:block",
+            "opacity:0.8",
+            "max-height:none",
+        ] {
+            assert_eq!(
+                html(&format!("<p style=\"{style}\">in</p>")),
+                "in",
+                "{style}"
+            );
+        }
+        // A hidden void element hides nothing after it; a hidden one never closed hides the rest.
+        assert_eq!(html("<img style=display:none src=x.gif>after"), "after");
+        assert_eq!(html("a<span style=display:none>b c d"), "a");
+        // Letters split by hidden junk join, as a browser shows them.
+        assert_eq!(
+            html("Wes<span style=font-size:0>zzz</span>tern Union"),
+            "Western Union"
+        );
+    }
+
+    #[test]
+    fn links_in_hidden_elements_are_still_found() {
+        let v = view(b"Content-Type: text/html\r\n\r\n<div style=display:none><a href=\"https://hidden.example.org/x\">x</a></div>shown\r\n");
+        assert_eq!(v.text, "shown");
+        assert_eq!(v.urls, vec!["https://hidden.example.org/x".to_string()]);
     }
 
     #[test]

@@ -273,6 +273,7 @@ fn few_allocations_per_message_over_the_fixtures() {
         "data/extra",
         "data/examples",
         "tests/fixtures/heldout",
+        "tests/fixtures/modern",
         "tests/fixtures/message",
     ] {
         eml_files(&root.join(dir), &mut paths);

@@ -2,8 +2,10 @@
 //! no training step ever reads: Japanese business mail and scams, modern legitimate mail about
 //! money, and obfuscated advance-fee letters; and tests/fixtures/modern/, modern scam families
 //! (gift-card and bank-detail requests, sextortion, crypto investment) with legitimate mail on
-//! the same topics. It guards against a model that only learned the public corpus. The bars are what the shipped model measured when this test was written; a
-//! retrained model must not fall below them.
+//! the same topics. It guards against a model that only learned the public corpus. (The
+//! families of the training letters of 2026-12-08 were chosen from what the modern set's
+//! scams showed missing, though their writers never saw it.) The bars are what the shipped
+//! model measured when this test was written; a retrained model must not fall below them.
 
 use std::path::Path;
 
@@ -98,15 +100,23 @@ fn held_out_phishing_is_flagged() {
 const MAX_PHISHING_PASSED: usize = 2;
 
 #[test]
-fn modern_scams_are_held_and_their_legitimate_topics_pass() {
+fn modern_scams_are_held() {
     let missed = messages_in("modern", "fraud", |v| v < Verdict::Hold);
     assert!(
         missed.len() <= MAX_MODERN_FRAUD_MISSED,
         "missed {}: {missed:?}",
         missed.len()
     );
+}
+
+#[test]
+fn legitimate_mail_on_modern_scam_topics_is_not_held() {
     let held = messages_in("modern", "ham", |v| v >= Verdict::Hold);
     assert!(held.is_empty(), "held {}: {held:?}", held.len());
+}
+
+#[test]
+fn modern_phishing_and_spam_are_mostly_flagged() {
     let passed: Vec<String> = ["phishing", "spam"]
         .iter()
         .flat_map(|class| messages_in("modern", class, |v| v == Verdict::Pass))
@@ -118,9 +128,10 @@ fn modern_scams_are_held_and_their_legitimate_topics_pass() {
     );
 }
 
-// tests/fixtures/modern, measured 2026-12-08. The model shipped before data/extra had modern scam
-// families held 4 of the 8 fraud letters (2 tagged, 2 passed) and none of the 10 ham; the model trained
-// with them holds 7 fraud letters (the pig-butchering letter, with no sum, wallet or transfer
-// service, is tagged), no ham, tags the callback invoice and passes the crypto presale.
+// tests/fixtures/modern, measured 2026-12-08. The model shipped before data/extra had modern
+// scam families held 4 of the 8 fraud letters (2 tagged, 2 passed) and none of the 10 ham; the
+// model trained with them holds 7 fraud letters (the pig-butchering letter, with no sum, wallet
+// or transfer service, is tagged), no ham, tags the callback invoice and passes the crypto
+// presale.
 const MAX_MODERN_FRAUD_MISSED: usize = 1;
 const MAX_MODERN_OTHER_PASSED: usize = 1;

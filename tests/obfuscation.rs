@@ -1,7 +1,8 @@
 //! A scam letter that the shipped model holds stays held when it is disguised the ways spammers
 //! disguise text, and an ordinary business letter wrapped the same ways still passes. The
 //! letters are written for this test; every variant is built here from them, so a change to the
-//! message view or the tokenizer that lets one disguise through fails by name.
+//! message view or the tokenizer that lets one disguise through fails by name. A short request
+//! padded with hidden ordinary text must stay held too.
 //! (`scripts/obfuscate.py` writes the same kinds of variant as files, to look at.)
 
 use sendguard::{Classifier, Verdict};
@@ -34,6 +35,18 @@ our framework contract. Please let me know if the delivery window changes on you
 Best regards,
 Jonas Weber
 Sales, Nordlicht Components GmbH
+";
+
+/// A short request of the kind a hijacked account sends: few words, so padding could drown them.
+const GIFT_CARDS: &str = "Hi Emma,
+
+Are you at your desk? I need you to get some gift cards for a client presentation today. Buy six
+Apple gift cards of $200 each, scratch off the backs and email me clear photos of the codes as
+soon as you can. I am in meetings all day so I can't take calls. Keep this between us for now,
+I will reimburse you this evening.
+
+Thanks,
+Mark
 ";
 
 fn message(content_type: &str, encoding: &str, body: &str) -> String {
@@ -253,4 +266,39 @@ fn a_business_letter_wrapped_the_same_ways_passes() {
         }
     }
     assert!(flagged.is_empty(), "held:\n{}", flagged.join("\n"));
+}
+
+/// `text` as HTML followed by four copies of the business letter inside `open` ... `close`, an
+/// element a browser does not show: "hash busting", ordinary words a reader never sees.
+fn padded(text: &str, open: &str, close: &str) -> String {
+    let visible = html_of(text, |p| p.to_string());
+    let padding = html_of(&BUSINESS.repeat(4), |p| p.to_string());
+    html(&visible.replace("</body>", &format!("{open}{padding}{close}</body>")))
+}
+
+#[test]
+fn hidden_padding_does_not_drown_a_short_scam() {
+    let c = Classifier::load_default().expect("the shipped model loads");
+    let plain_verdict = c.score(plain(GIFT_CARDS).as_bytes()).expect("scored");
+    assert!(
+        plain_verdict.decision.verdict >= Verdict::Hold,
+        "{:?}",
+        plain_verdict.decision
+    );
+    let mut missed = Vec::new();
+    for (open, close) in [
+        ("<div style=\"display:none\">", "</div>"),
+        ("<div style=\"font-size:0px; line-height:0\">", "</div>"),
+        ("<span style=\"visibility: hidden\">", "</span>"),
+        ("<div hidden>", "</div>"),
+        ("<div style=\"display:none\"><div>", "</div></div>"),
+    ] {
+        let v = c
+            .score(padded(GIFT_CARDS, open, close).as_bytes())
+            .expect("scored");
+        if v.decision.verdict < Verdict::Hold {
+            missed.push(format!("{open}: {:?}", v.decision));
+        }
+    }
+    assert!(missed.is_empty(), "not held:\n{}", missed.join("\n"));
 }

@@ -491,6 +491,19 @@ mod tests {
     }
 
     #[test]
+    fn mismatched_feature_layout_is_refused_with_a_reason() {
+        let mut m = sample();
+        m.features.version += 1;
+        let bytes = m.to_bytes().expect("serialises");
+        match ModelFile::from_bytes(&bytes) {
+            Err(ModelFileError::Mismatch(why)) => {
+                assert!(why.contains("feature layout version"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn limits_and_table_size_cannot_be_lifted_by_a_model() {
         let mut m = sample();
         m.limits.max_parse_bytes = usize::MAX;

@@ -2,7 +2,8 @@
 //!
 //! Per line (`'\n'`): [`normalize`] (NFKC, lower case, invisible characters dropped,
 //! look-alike letters folded) -> [`words`] (UAX #29 words, CJK/Thai bigrams, spaced-out words
-//! rejoined, number shapes from [`typed`]) -> [`money`] (amounts such as "usd:5"). [`typed`]
+//! rejoined, number shapes and crypto-currency addresses from [`typed`]) -> [`money`] (amounts
+//! such as "usd:5"). [`typed`]
 //! also holds the URL host / e-mail domain helpers. Tokens reach the caller through a
 //! callback as `&str` borrowed from buffers in a [`Scratch`], so after warm-up tokenising
 //! allocates nothing.

@@ -585,16 +585,51 @@ fn crypto_addresses_become_their_chain() {
 #[test]
 fn long_ids_are_not_crypto_addresses() {
     for word in [
-        // A git commit, an MD5 digest, a long number, a long word, a tracking id with a zero.
+        // A git commit, an MD5 digest, a long number, a long word, a base58-like id with a zero.
         "3a7bd3e2360a3d29eea436fcfb7e44c735d117c4",
         "1b2d3f4a5c6e7b8d9f1a2c3e4b5d6f7a",
         "12345678901234567890123456789",
         "antidisestablishmentarianisms",
         "1z9x8c7v6b5n4m3q2w1e0r9t8y7u6i",
+        // Each rule reached with the wrong letters: b, i, o after bc1; g in hex; a t-word
+        // without digits; a base58 word with a 0; too short.
+        "bc1qbiobiobiobiobiobiobiobiobiobiobio123",
+        "0x52908400098527886e0f7030069857d2e4169eg7",
+        "tqnykhesljwchvwfmsmerdowkcblseabcdefgh",
+        "1f9xkp7q2mwv8tzr3yh6nl4cd5sj0abqeu",
         "bc1qthisisnotanaddress",
         "0x12345",
     ] {
         let got = toks(&format!("ref {word}"));
         assert!(got.iter().all(|(k, _)| *k != A), "{word}: {got:?}");
     }
+}
+
+#[test]
+fn crypto_addresses_must_stand_alone() {
+    for text in [
+        // A file id in a link, base64 lines (a PGP signature, a pasted key).
+        "https://drive.google.com/file/d/1F9xKp7Q2mWv8tZr3Yh6nL4cD5sJ1aBqEu/view?usp=sharing",
+        "iQEzBAEBCAAdFiEE+1F9xKp7Q2mWv8tZr3Yh6nL4cD5sJ1aBqEu/3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy=",
+        "x-1F9xKp7Q2mWv8tZr3Yh6nL4cD5sJ1aBqEu",
+    ] {
+        let got = toks(text);
+        assert!(got.iter().all(|(k, _)| *k != A), "{text}: {got:?}");
+    }
+    for text in [
+        "BTC wallet: 1F9xKp7Q2mWv8tZr3Yh6nL4cD5sJ1aBqEu.",
+        "(bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq)",
+        "\"0x52908400098527886E0F7030069857D2E4169EE7\"",
+    ] {
+        let got = toks(text);
+        assert!(got.iter().any(|(k, _)| *k == A), "{text}: {got:?}");
+    }
+    assert_eq!(
+        super::crypto_address("BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ"),
+        Some("btc")
+    );
+    assert_eq!(
+        super::crypto_address("tqn9y2khesljw1chvwfmsmerdow5kcblse"),
+        Some("trx")
+    );
 }

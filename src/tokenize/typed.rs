@@ -1,6 +1,6 @@
 //! Typed pieces of text: numerals (their shape, and their value's order of magnitude for the
-//! money reader), and the URL / address helpers the feature extractor applies to what the
-//! message view found.
+//! money reader), crypto-currency addresses, and the URL / address helpers the feature
+//! extractor applies to what the message view found.
 
 use std::borrow::Cow;
 
@@ -30,40 +30,48 @@ pub(super) fn is_numeral(w: &str) -> bool {
 /// never are one, so the word scanner's fast path only has to compare a length.
 pub(super) const MIN_CRYPTO_ADDRESS_CHARS: usize = 26;
 
-/// The chain of a crypto-currency address as the tokenizer sees it (lower-cased by the
-/// normaliser), or None: `"btc"` for Bitcoin bech32 (`bc1` + 30–59 characters of the bech32
-/// alphabet; real ones have 39 or 59, letters copied by hand may drop one) and base58 addresses (`1`/`3` + 25–34 characters), `"ltc"` for Litecoin bech32
-/// (`ltc1`), `"eth"` for `0x` + 40 hex digits (Ethereum and the tokens on it), `"trx"` for TRON
-/// (`t` + 33). Base58 words must hold no `0` (not in the alphabet), at least two digits and at
-/// least two letters beyond `f`, so hex digests and long numbers are not taken for addresses.
-/// Extortion and investment scams name a wallet where older letters named Western Union.
+/// The chain of a crypto-currency address, or None (the letters only; the tokenizer also wants
+/// the word to stand alone, outside links and base64): `"btc"` for Bitcoin bech32 (`bc1` + 30–59
+/// characters of the bech32 alphabet; real ones have 39 or 59, letters copied by hand may drop
+/// one) and base58 addresses (`1`/`3` + 25–34 characters), `"ltc"` for Litecoin bech32 (`ltc1`),
+/// `"eth"` for `0x` + 40 hex digits (Ethereum and the tokens on it), `"trx"` for TRON (`T` + 33).
+/// Case does not matter. Base58 words must hold no `0` (not in the alphabet), at least two
+/// digits and at least two letters beyond `f`, so hex digests and long numbers are not taken for
+/// addresses. Extortion and investment scams name a wallet where older letters named Western
+/// Union.
 pub fn crypto_address(w: &str) -> Option<&'static str> {
     const BECH32: &[u8] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
     let b = w.as_bytes();
-    if b.len() < MIN_CRYPTO_ADDRESS_CHARS || b.len() > 63 {
+    if b.len() < MIN_CRYPTO_ADDRESS_CHARS
+        || b.len() > 63
+        || !b.iter().all(u8::is_ascii_alphanumeric)
+    {
         return None;
     }
-    for (prefix, chain) in [("bc1", "btc"), ("ltc1", "ltc")] {
-        if let Some(data) = b.strip_prefix(prefix.as_bytes()) {
+    let has_prefix = |p: &[u8]| b.len() > p.len() && b[..p.len()].eq_ignore_ascii_case(p);
+    for (prefix, chain) in [(&b"bc1"[..], "btc"), (&b"ltc1"[..], "ltc")] {
+        if has_prefix(prefix) {
+            let data = &b[prefix.len()..];
             let mixed =
                 data.iter().any(u8::is_ascii_digit) && data.iter().any(u8::is_ascii_alphabetic);
-            return ((30..=59).contains(&data.len())
-                && mixed
-                && data.iter().all(|c| BECH32.contains(c)))
-            .then_some(chain);
+            let alphabet = data
+                .iter()
+                .all(|c| BECH32.contains(&c.to_ascii_lowercase()));
+            return ((30..=59).contains(&data.len()) && mixed && alphabet).then_some(chain);
         }
     }
-    if let Some(hex) = b.strip_prefix(b"0x") {
+    if has_prefix(b"0x") {
+        let hex = &b[2..];
         return (hex.len() == 40 && hex.iter().all(u8::is_ascii_hexdigit)).then_some("eth");
     }
-    let chain = match (b[0], b.len()) {
+    let chain = match (b[0].to_ascii_lowercase(), b.len()) {
         (b'1' | b'3', 26..=35) => "btc",
         (b't', 34) => "trx",
         _ => return None,
     };
     let (mut digits, mut high_letters) = (0, 0);
     for &c in b {
-        match c {
+        match c.to_ascii_lowercase() {
             b'1'..=b'9' => digits += 1,
             b'g'..=b'z' => high_letters += 1,
             b'a'..=b'f' => {}

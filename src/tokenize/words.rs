@@ -468,18 +468,37 @@ impl LineReader<'_, '_> {
         } else if kind == Piece::Cjk {
             self.cjk = Some(CjkRun::default());
             self.cjk_piece(start, w, sink);
+        } else if let Some(chain) = self.crypto_address_at(start, w) {
+            self.token(TokenKind::CryptoAddress, chain, Event::Break, sink);
         } else {
             self.plain(w, join, sink);
         }
     }
 
+    /// The chain of the crypto-currency address `w` at `start`, if it is one and stands alone:
+    /// after the line start, a space or one of `:([{"'<>*`, and before the line end, a space or
+    /// one of `.,;:!?)]}"'>*`. Inside a link ("drive.google.com/file/d/1BxiM…/view") or a
+    /// base64 block ("…+1Fz…/…") the same letters are no address.
+    fn crypto_address_at(&self, start: usize, w: &str) -> Option<&'static str> {
+        if !self.config.typed_tokens || w.len() < MIN_CRYPTO_ADDRESS_CHARS {
+            return None;
+        }
+        let before = self.line.get(..start).and_then(|s| s.chars().next_back());
+        let after = self
+            .line
+            .get(start + w.len()..)
+            .and_then(|s| s.chars().next());
+        let alone_before = before.is_none_or(|c| c.is_whitespace() || ":([{\"'<>*".contains(c));
+        let alone_after = after.is_none_or(|c| c.is_whitespace() || ".,;:!?)]}\"'>*".contains(c));
+        if alone_before && alone_after {
+            crypto_address(w)
+        } else {
+            None
+        }
+    }
+
     /// A word that is neither a lone letter nor bigram-script text.
     fn plain(&mut self, w: &str, join: &mut String, sink: &mut Sink<'_>) {
-        if self.config.typed_tokens && w.len() >= MIN_CRYPTO_ADDRESS_CHARS {
-            if let Some(chain) = crypto_address(w) {
-                return self.token(TokenKind::CryptoAddress, chain, Event::Break, sink);
-            }
-        }
         if self.config.rejoin_spaced {
             if let Some(joined) = join_dotted(w, join) {
                 return self.emit_word(joined, sink);
