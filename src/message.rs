@@ -1570,7 +1570,12 @@ fn convert_html<F: FnMut(Link, &str)>(
                     if *depth == 0 {
                         hidden = None;
                     }
-                } else if tag.hidden && !tag.closing && !name.is_empty() && !is_void(name) {
+                } else if tag.hidden
+                    && !tag.closing
+                    && !name.is_empty()
+                    && !is_void(name)
+                    && !has_optional_end(name)
+                {
                     hidden = Some((tag.name, 1));
                     run = i;
                     continue;
@@ -1888,6 +1893,35 @@ fn hides(style: &str) -> bool {
             false
         }
     })
+}
+
+/// Elements whose end tag may be left out, so that where they end depends on what follows:
+/// `<p style="display:none"><div>text</div>` shows "text", as the div closes the p. Their
+/// hiding is not followed (the text is read, as before hiding was looked at), so markup cannot
+/// hide from sendguard what a browser shows.
+fn has_optional_end(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "li"
+            | "dt"
+            | "dd"
+            | "option"
+            | "optgroup"
+            | "tr"
+            | "td"
+            | "th"
+            | "thead"
+            | "tbody"
+            | "tfoot"
+            | "colgroup"
+            | "caption"
+            | "rb"
+            | "rt"
+            | "rp"
+            | "html"
+            | "head"
+            | "body"
+    )
 }
 
 /// Elements that have no content (and no end tag), so hiding one hides no text.
@@ -2759,7 +2793,10 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
             ),
             "a\nb"
         );
-        assert_eq!(html("<p hidden>quiet</p><p>loud</p>"), "loud");
+        assert_eq!(html("<div hidden>quiet</div><p>loud</p>"), "loud");
+        // Elements a following tag can close are not trusted to hide: a browser shows these.
+        assert_eq!(html("<p style=display:none><div>shown</div></p>"), "shown");
+        assert_eq!(html("<ul><li style=display:none>a<li>b</ul>"), "a\nb");
         for style in [
             "visibility:hidden",
             "font-size:0",
@@ -2770,7 +2807,7 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
             "color:red; display:none",
         ] {
             assert_eq!(
-                html(&format!("<p>in</p><p style=\"{style}\">out</p>")),
+                html(&format!("<p>in</p><div style=\"{style}\">out</div>")),
                 "in",
                 "{style}"
             );
