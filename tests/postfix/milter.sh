@@ -38,7 +38,8 @@
 #   SENDGUARD        the binary to test (default: `cargo build --release` and target/release/sendguard)
 #   MILTER_PORT      the milter's TCP port on 127.0.0.1 (default 8894)
 #   METRICS_PORT     its metrics endpoint on 127.0.0.1 (default 8895)
-#   HOLD_MESSAGE     a message the shipped model holds (default tests/fixtures/message/base64_plain.eml)
+#   HOLD_MESSAGE     a message the shipped model holds, not rejects (default
+#                    data/examples/phishing-account.eml, which README says is held)
 #   MILTER_TEST_DIR  see above
 #   SANDBOX_*        passed on to sandbox.sh (SMTP port, sink file, log; SANDBOX_MILTER and
 #                    SANDBOX_MILTER_DEFAULT_ACTION are set here)
@@ -49,7 +50,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 milter_port=${MILTER_PORT:-8894}
 metrics_port=${METRICS_PORT:-8895}
-hold_message=${HOLD_MESSAGE:-tests/fixtures/message/base64_plain.eml}
+hold_message=${HOLD_MESSAGE:-data/examples/phishing-account.eml}
 dir=${MILTER_TEST_DIR:-/var/tmp/sendguard-milter-test}
 export SANDBOX_MILTER="inet:127.0.0.1:$milter_port"
 export SANDBOX_MILTER_DEFAULT_ACTION=tempfail
