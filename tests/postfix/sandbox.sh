@@ -23,7 +23,10 @@
 # The configuration follows ../shared/POSTFIX-SANDBOX.md: the only listener is
 # 127.0.0.1:$SANDBOX_PORT, the :25 listener is removed, and every transport (default, relay,
 # local) is the `sink` pipe, which appends each delivered message to $SANDBOX_SINK. The sink
-# file is owned by nobody because pipe(8) refuses to run as root.
+# file is owned by nobody because pipe(8) refuses to run as root. The pipe runs one process at a
+# time (maxproc 1): dd appends in 512-byte writes, so two deliveries at once interleaved their
+# blocks and the checks could not find either message in the file (seen once in CI under load;
+# Postfix's log showed both delivered).
 #
 # Parameters (environment):
 #   SANDBOX_PORT     SMTP port on 127.0.0.1 (default 2525)
@@ -91,7 +94,7 @@ configure() {
     postconf -MX "$svc/inet"
   done
   postconf -M "127.0.0.1:$SANDBOX_PORT/inet=127.0.0.1:$SANDBOX_PORT inet n - n - - smtpd"
-  postconf -M "sink/unix=sink unix - n n - - pipe flags=F user=nobody argv=/bin/dd of=$SANDBOX_SINK oflag=append conv=notrunc status=none"
+  postconf -M "sink/unix=sink unix - n n - 1 pipe flags=F user=nobody argv=/bin/dd of=$SANDBOX_SINK oflag=append conv=notrunc status=none"
   mkdir -p "$(dirname "$SANDBOX_SINK")"
   [ -f "$SANDBOX_SINK" ] || install -o nobody -g nogroup -m 644 /dev/null "$SANDBOX_SINK"
   chown nobody:nogroup "$SANDBOX_SINK"
