@@ -2161,6 +2161,11 @@ fn named_entity(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The test crates' base64 encoder, for the tests below.
+#[cfg(test)]
+#[path = "../tests/support/base64.rs"]
+mod base64;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2552,32 +2557,13 @@ Contact our agent at agent@example.org for your compensation.\nConfirm\nyour acc
     #[test]
     fn nested_message_in_base64_is_read() {
         let inner = "Subject: hidden\nContent-Type: text/plain\n\nwire the money\n";
-        let b64 = encode_base64(inner.as_bytes());
+        let b64 = base64::encode(inner.as_bytes());
         let raw = format!(
             "Subject: outer\nContent-Type: multipart/mixed; boundary=z\n\n--z\n\
 Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n{b64}\n--z--\n"
         );
         let v = view(raw.as_bytes());
         assert_eq!(v.text, "hidden\nwire the money\n");
-    }
-
-    fn encode_base64(data: &[u8]) -> String {
-        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in data.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, &b)| acc | (u32::from(b) << (16 - 8 * i)));
-            for i in 0..4 {
-                if i <= chunk.len() {
-                    out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-                } else {
-                    out.push('=');
-                }
-            }
-        }
-        out
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Base64 (RFC 4648, with padding) for the test crates that build messages: included with
-//! `#[path = "support/base64.rs"] mod base64;`, so each crate takes only this file.
-#![allow(dead_code)] // each test crate uses one of the two
+//! Base64 (RFC 4648, with padding) for the tests that build messages: included with
+//! `#[path = "support/base64.rs"] mod base64;` by the test crates and by the message view's unit
+//! tests, so each takes only this file.
+#![allow(dead_code)] // each user takes one of the two
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
