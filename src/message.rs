@@ -1559,6 +1559,8 @@ fn convert_html<F: FnMut(Link, &str)>(
                 }
                 i = tag.end;
                 let name = tag.name.as_str();
+                // Inside a hidden element a tag only counts its namesakes; the one that closes
+                // it then acts as any closing tag would.
                 if let Some((open, depth)) = &mut hidden {
                     if open.as_str() == name {
                         if tag.closing {
@@ -1567,9 +1569,11 @@ fn convert_html<F: FnMut(Link, &str)>(
                             *depth += 1;
                         }
                     }
-                    if *depth == 0 {
-                        hidden = None;
+                    if *depth > 0 {
+                        run = i;
+                        continue;
                     }
+                    hidden = None;
                 } else if tag.hidden
                     && !tag.closing
                     && !name.is_empty()
@@ -1580,10 +1584,6 @@ fn convert_html<F: FnMut(Link, &str)>(
                     run = i;
                     continue;
                 }
-                let name = match &hidden {
-                    Some(_) => "",
-                    None => name,
-                };
                 match name {
                     "head" | "xml" => in_head = !tag.closing,
                     "body" => in_head = false,
@@ -1859,9 +1859,9 @@ fn parse_attributes<F: FnMut(Link, &str)>(
 }
 
 /// True when a `style` attribute hides the element's text from a reader: `display: none`,
-/// `visibility: hidden`, `opacity` below 0.05, a font size of 0 (any unit) or below 1.5 px/pt. Text hidden
-/// this way is how mail pads a scam with words a reader never sees but a word-counting filter
-/// does ("hash busting"); it is not read, as a browser would not show it.
+/// `visibility: hidden`, `opacity` below 0.05, a font size of 0 (any unit) or below 1.5 px/pt.
+/// Text hidden this way is how mail pads a scam with words a reader never sees but a
+/// word-counting filter does ("hash busting"); it is not read, as a browser would not show it.
 fn hides(style: &str) -> bool {
     style.split(';').any(|decl| {
         let Some((prop, value)) = decl.split_once(':') else {
