@@ -2,9 +2,8 @@
 //!
 //! Every token gets a namespace (`s` subject, `b` body, `n` From display name, `m` money,
 //! `#` number shape, `w` crypto-currency address, `u` URL host, `e` e-mail domain, `a`
-//! attachment, `cue` named cues) and is hashed with xxh3
-//! under a fixed seed, so the same text lands in the same bucket in every process and on every
-//! machine. Word bigrams are hashed from the two words' hashes, without building a string.
+//! attachment, `cue` named cues) and is hashed with xxh3 under a fixed seed, so the same text
+//! lands in the same bucket in every process and on every machine. Word bigrams are hashed from the two words' hashes, without building a string.
 //!
 //! Buckets are unsigned: multinomial Naive Bayes needs non-negative counts, so the sign trick of
 //! feature hashing is not used; collisions are kept rare by a large table (2^20 by default).

@@ -27,8 +27,9 @@ use super::NUM_CLASSES;
 /// at ham FPR 0.1 % depends on its shuffle seed (any non-ham on dev: 0.82 to 0.86 over seeds
 /// 1-7), and the average of five lands at the mean of the single ones: the shipped figure is
 /// then what to expect, not a lucky or unlucky draw. `ham_weight` was 2 until 2026-12-08; with
-/// the modern scam letters in the training data, dev could not tell 2, 3, 4 and 6 apart (any
-/// non-ham at ham FPR 0.1 %, mean of five: 0.8599, 0.8586, 0.8588, 0.8603), and 6 was taken
+/// the modern scam letters in the training data (before hidden HTML text was dropped), dev could
+/// not tell 2, 3, 4 and 6 apart (any non-ham at ham FPR 0.1 %, mean of five: 0.8599, 0.8586,
+/// 0.8588, 0.8603), and 6 was taken
 /// because a legitimate letter held costs more than a scam tagged (README, "Figures on the dev
 /// split").
 #[derive(Clone, Debug)]
