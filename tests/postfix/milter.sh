@@ -89,7 +89,10 @@ pids=() # the load's swaks loops
 # process is a sendguard milter).
 if [ -f "$pidfile" ]; then
   old=$(cat "$pidfile")
-  if [ -n "$old" ] && tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null | grep -q 'sendguard milter'; then
+  # No `| grep -q` under pipefail: grep exits at its first match and the writer may get
+  # SIGPIPE, which fails the pipeline. Read into a variable, then match.
+  old_cmd=$(tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null || true)
+  if [ -n "$old" ] && [[ $old_cmd == *'sendguard milter'* ]]; then
     step "stopping the milter (pid $old) a previous run left running"
     kill -TERM "$old" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
@@ -301,7 +304,12 @@ grep -q '^<\*\* *550[ -]5\.7\.1' "$dir/swaks/smtp-reject" || {
 check_mail "smtp-pass@localhost sink pass" "pickup-pass@localhost sink pass" \
   "smtp-hold@localhost hold hold"
 hold_id=$(queue_state | awk '$2 == "hold" {print $1}')
-postcat -hq "$hold_id" | grep -q '^X-Sendguard: hold' || fail "postcat -hq $hold_id shows no X-Sendguard: hold"
+# Into a file first: `postcat | grep -q` under pipefail fails when grep stops reading early
+# and postcat gets SIGPIPE: postcat writes each header line on its own (strace: 12 writes for
+# 13 lines), so the folded line after `X-Sendguard:` can meet a closed pipe. CI failed so on
+# 2026-12-08 although the milter had added the header.
+postcat -hq "$hold_id" >"$work/held-headers" 2>&1 || fail "postcat -hq $hold_id failed: $(cat "$work/held-headers")"
+grep -q '^X-Sendguard: hold' "$work/held-headers" || fail "postcat -hq $hold_id shows no X-Sendguard: hold"
 clean
 
 step "reload under traffic: 60 messages, 4 at a time, 4 SIGHUPs (one with a corrupt model file)"
