@@ -136,7 +136,7 @@ pub const STORY_WORDS: &[&str] = &[
 ];
 
 /// Urgency words.
-pub const URGENCY_WORDS: &[&str] = &["urgent", "urgently", "immediately", "asap", "至急"];
+pub const URGENCY_WORDS: &[&str] = &["urgent", "urgently", "immediately", "asap", "至急", "直ち"];
 /// Secrecy words.
 pub const SECRECY_WORDS: &[&str] = &[
     "confidential",
@@ -147,6 +147,8 @@ pub const SECRECY_WORDS: &[&str] = &[
     "discretion",
     "極秘",
     "内密",
+    "他言",
+    "口外",
 ];
 /// Money transfer services (normalised single tokens; "western union" is caught by "moneygram"
 /// or the spaced-word rejoin of the tokenizer only when written together, so both halves count).

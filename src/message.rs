@@ -1584,6 +1584,15 @@ fn convert_html<F: FnMut(Link, &str)>(
                     run = i;
                     continue;
                 }
+                // An image's alt text is what a reader sees when images are not shown (and
+                // what image-only mail puts its words in): read as a block of its own.
+                if let (Some((from, to)), false) = (tag.alt, in_head || tag.hidden) {
+                    sink.line_break();
+                    attr.clear();
+                    decode_entities_into(&html[from..to], attr);
+                    sink.text(attr);
+                    sink.line_break();
+                }
                 match name {
                     "head" | "xml" => in_head = !tag.closing,
                     "body" => in_head = false,
@@ -1679,13 +1688,14 @@ fn is_block(name: &str) -> bool {
     )
 }
 
-/// A parsed tag: lower-case name (empty for comments and declarations), where it ends, and
-/// whether its attributes hide its content ([`hides`]).
+/// A parsed tag: lower-case name (empty for comments and declarations), where it ends,
+/// whether its attributes hide its content ([`hides`]), and where its `alt` value is.
 struct Tag {
     name: TagName,
     closing: bool,
     end: usize,
     hidden: bool,
+    alt: Option<(usize, usize)>,
 }
 
 /// A tag name of up to 15 bytes, lower-cased, without allocating.
@@ -1724,6 +1734,7 @@ fn parse_tag<F: FnMut(Link, &str)>(
                 closing: false,
                 end,
                 hidden: false,
+                alt: None,
             })
         }
         b'?' => Some(Tag {
@@ -1731,6 +1742,7 @@ fn parse_tag<F: FnMut(Link, &str)>(
             closing: false,
             end: find_byte(b, i, b'>').map_or(b.len(), |p| p + 1),
             hidden: false,
+            alt: None,
         }),
         b'/' if b.get(i + 2).is_some_and(u8::is_ascii_alphabetic) => {
             let (name, after) = tag_name(b, i + 2);
@@ -1739,16 +1751,18 @@ fn parse_tag<F: FnMut(Link, &str)>(
                 closing: true,
                 end: find_byte(b, after, b'>').map_or(b.len(), |p| p + 1),
                 hidden: false,
+                alt: None,
             })
         }
         c if c.is_ascii_alphabetic() => {
             let (name, after) = tag_name(b, i + 1);
-            let (end, hidden) = parse_attributes(html, after, attr, on_link);
+            let (end, hidden, alt) = parse_attributes(html, after, attr, on_link);
             Some(Tag {
                 name,
                 closing: false,
                 end,
                 hidden,
+                alt,
             })
         }
         _ => None,
@@ -1782,23 +1796,24 @@ fn tag_name(b: &[u8], from: usize) -> (TagName, usize) {
 }
 
 /// Reads attributes up to the closing '>' (quotes respected) and reports links; returns the
-/// offset after the tag.
+/// offset after the tag, whether its style hides it, and the range of its `alt` value.
 fn parse_attributes<F: FnMut(Link, &str)>(
     html: &str,
     from: usize,
     attr: &mut String,
     on_link: &mut F,
-) -> (usize, bool) {
+) -> (usize, bool, Option<(usize, usize)>) {
     let b = html.as_bytes();
     let mut i = from;
     let mut hidden = false;
+    let mut alt = None;
     loop {
         while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
             i += 1;
         }
         match b.get(i) {
-            None => return (b.len(), hidden),
-            Some(b'>') => return (i + 1, hidden),
+            None => return (b.len(), hidden, alt),
+            Some(b'>') => return (i + 1, hidden, alt),
             _ => {}
         }
         let name_start = i;
@@ -1817,20 +1832,25 @@ fn parse_attributes<F: FnMut(Link, &str)>(
         while i < b.len() && b[i].is_ascii_whitespace() {
             i += 1;
         }
-        let (value, next) = match b.get(i) {
+        let (value_start, value_end, next) = match b.get(i) {
             Some(&q @ (b'"' | b'\'')) => {
                 let close = find_byte(b, i + 1, q).unwrap_or(b.len());
-                (&html[i + 1..close], (close + 1).min(b.len()))
+                (i + 1, close, (close + 1).min(b.len()))
             }
             _ => {
                 let end = b[i..]
                     .iter()
                     .position(|&c| c.is_ascii_whitespace() || c == b'>')
                     .map_or(b.len(), |p| i + p);
-                (&html[i..end], end)
+                (i, end, end)
             }
         };
+        let value = &html[value_start..value_end];
         i = next;
+        if name.eq_ignore_ascii_case("alt") {
+            alt = Some((value_start, value_end));
+            continue;
+        }
         if name.eq_ignore_ascii_case("style") {
             hidden |= hides(value);
             continue;
@@ -2764,6 +2784,23 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
         );
         assert_eq!(html("<style>unclosed"), "");
         assert_eq!(html("a<!-- unclosed comment"), "a");
+    }
+
+    #[test]
+    fn image_alt_text_is_read_as_a_block() {
+        assert_eq!(
+            html(
+                "<p>Dear friend<img src=\"cid:x\" alt=\"US$ 4.5M awarded &amp; waiting\">call</p>"
+            ),
+            "Dear friend\nUS$ 4.5M awarded & waiting\ncall"
+        );
+        // Empty, hidden and head alt texts add nothing.
+        assert_eq!(html("a<img alt=\"\">b"), "a\nb");
+        assert_eq!(
+            html("a <img style=\"display:none\" alt=\"pad words\"> b"),
+            "a b"
+        );
+        assert_eq!(html("<head><img alt=x></head>body"), "body");
     }
 
     #[test]

@@ -118,6 +118,22 @@ pub struct ModelFile {
     pub thresholds: Thresholds,
 }
 
+/// The start of every payload, whatever the later fields: provenance, then the tokenizer's
+/// version (the first field of [`TokenizerConfig`]).
+#[derive(Deserialize)]
+struct Prefix {
+    #[allow(dead_code)] // decoded only to reach the version after it
+    info: ModelInfo,
+    tokenizer_version: u32,
+}
+
+fn tokenizer_mismatch(found: u32) -> ModelFileError {
+    ModelFileError::Mismatch(format!(
+        "trained with tokenizer version {found}, this sendguard tokenizes with version {}",
+        TokenizerConfig::default().version
+    ))
+}
+
 impl ModelFile {
     /// Serialises to the on-disk form.
     pub fn to_bytes(&self) -> Result<Vec<u8>, ModelFileError> {
@@ -193,8 +209,18 @@ impl ModelFile {
         if stored != xxh3_64(payload) {
             return Err(ModelFileError::Corrupted);
         }
-        let file: ModelFile =
-            postcard::from_bytes(payload).map_err(|e| ModelFileError::Decode(e.to_string()))?;
+        let file: ModelFile = postcard::from_bytes(payload).map_err(|e| {
+            // A model from a build with another tokenizer may have a payload of another shape
+            // (a setting added): say that, rather than that it does not decode.
+            match postcard::take_from_bytes::<Prefix>(payload) {
+                Ok((prefix, _))
+                    if prefix.tokenizer_version != TokenizerConfig::default().version =>
+                {
+                    tokenizer_mismatch(prefix.tokenizer_version)
+                }
+                _ => ModelFileError::Decode(e.to_string()),
+            }
+        })?;
         file.check()?;
         Ok(file)
     }
@@ -223,12 +249,8 @@ impl ModelFile {
 
     /// Checks that this model fits this build: configuration versions, classes, shapes, numbers.
     pub fn check(&self) -> Result<(), ModelFileError> {
-        let want_tok = TokenizerConfig::default().version;
-        if self.tokenizer.version != want_tok {
-            return Err(ModelFileError::Mismatch(format!(
-                "trained with tokenizer version {}, this sendguard tokenizes with version {want_tok}",
-                self.tokenizer.version
-            )));
+        if self.tokenizer.version != TokenizerConfig::default().version {
+            return Err(tokenizer_mismatch(self.tokenizer.version));
         }
         if self.features.version != FEATURE_VERSION {
             return Err(ModelFileError::Mismatch(format!(
@@ -492,6 +514,55 @@ mod tests {
                 Err(ModelFileError::Mismatch(why)) => assert!(why.contains(reason), "{why}"),
                 other => panic!("{other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn a_model_of_an_older_tokenizer_shape_is_a_mismatch() {
+        // Tokenizer version 3 had no `fold_symbols`: its payload has one field fewer, so it
+        // does not decode as this build's ModelFile; the error still names the version.
+        #[derive(Serialize)]
+        struct TokenizerV3 {
+            version: u32,
+            max_word_chars: usize,
+            rejoin_spaced: bool,
+            fold_confusables: bool,
+            fold_accents: bool,
+            fold_digits: bool,
+            cjk_bigrams: bool,
+            typed_tokens: bool,
+        }
+        #[derive(Serialize)]
+        struct OldFile {
+            info: ModelInfo,
+            tokenizer: TokenizerV3,
+            rest: Vec<u8>,
+        }
+        let old = OldFile {
+            info: sample().info,
+            tokenizer: TokenizerV3 {
+                version: 3,
+                max_word_chars: 40,
+                rejoin_spaced: true,
+                fold_confusables: true,
+                fold_accents: true,
+                fold_digits: true,
+                cjk_bigrams: true,
+                typed_tokens: true,
+            },
+            rest: vec![7; 40],
+        };
+        let payload = postcard::to_allocvec(&old).expect("serialises");
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        bytes.extend_from_slice(&xxh3_64(&payload).to_le_bytes());
+        match ModelFile::from_bytes(&bytes) {
+            Err(ModelFileError::Mismatch(why)) => {
+                assert!(why.contains("tokenizer version 3"), "{why}")
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -10,12 +10,13 @@
 //!
 //! | option             | default | purpose                                                        |
 //! |--------------------|---------|----------------------------------------------------------------|
-//! | `version`          | 3       | bumped whenever the output for some input changes              |
+//! | `version`          | 4       | bumped whenever the output for some input changes              |
 //! | `max_word_chars`   | 40      | longer words (and numerals) are skipped                        |
 //! | `rejoin_spaced`    | true    | "W e s t e r n", "W.e.s.t", "w-e-s-t" -> one word (>= 3 letters) |
 //! | `fold_confusables` | true    | Cyrillic/Greek look-alikes inside Latin words become Latin     |
 //! | `fold_accents`     | true    | diacritics come off Latin letters ("wëstërn" -> "western")     |
 //! | `fold_digits`      | true    | look-alike digits inside words become letters ("w3st3rn un10n") |
+//! | `fold_symbols`     | true    | `@` `$` `!` inside words become a, s, i ("tr@nsfer", "un!on")  |
 //! | `cjk_bigrams`      | true    | Han/kana/hangul/Thai/Lao/Khmer/Myanmar runs -> char bigrams    |
 //! | `typed_tokens`     | true    | numbers become shapes ("n6"), money "usd:5", wallets "btc"     |
 
@@ -30,8 +31,8 @@ pub use typed::{crypto_address, email_domain, is_freemail, is_reserved_domain, u
 /// Tokenizer settings; stored with a model so a model is never used with other settings.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenizerConfig {
-    /// Version of the tokenizer output; bump when output changes. Default 3 (2 added
-    /// `fold_accents` and `fold_digits`, 3 crypto-currency addresses).
+    /// Version of the tokenizer output; bump when output changes. Default 4 (2 added
+    /// `fold_accents` and `fold_digits`, 3 crypto-currency addresses, 4 `fold_symbols`).
     pub version: u32,
     /// Words longer than this many characters are skipped. Default 40.
     pub max_word_chars: usize,
@@ -49,6 +50,11 @@ pub struct TokenizerConfig {
     /// model files.
     #[serde(default)]
     pub fold_digits: bool,
+    /// Read look-alike symbols inside a word as letters: `@` as a, `$` as s, `!` as i
+    /// ("tr@nsfer", "bu$iness", "un!on"; see [`normalize::fold_symbols`] for what is left
+    /// alone). Default true; absent (false) in model files before version 4.
+    #[serde(default)]
+    pub fold_symbols: bool,
     /// Emit character bigrams for runs of Han, kana, hangul and Thai. Default true.
     pub cjk_bigrams: bool,
     /// Emit number shapes, money amounts and crypto-currency addresses. Default true.
@@ -58,12 +64,13 @@ pub struct TokenizerConfig {
 impl Default for TokenizerConfig {
     fn default() -> Self {
         TokenizerConfig {
-            version: 3,
+            version: 4,
             max_word_chars: 40,
             rejoin_spaced: true,
             fold_confusables: true,
             fold_accents: true,
             fold_digits: true,
+            fold_symbols: true,
             cjk_bigrams: true,
             typed_tokens: true,
         }
@@ -170,6 +177,9 @@ impl Tokenizer {
                 tmp,
                 line,
             );
+            if self.config.fold_symbols {
+                normalize::fold_symbols(line, tmp);
+            }
             words::tokenize_line(&self.config, line, ascii, join, &mut sink);
         }
     }

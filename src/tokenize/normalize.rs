@@ -372,6 +372,89 @@ fn push_folded(word: &str, out: &mut String) {
     }
 }
 
+/// Reads look-alike symbols inside a word as the letters they stand for, rewriting `line` (a
+/// normalised, lower-cased line) through `tmp`: `@` as `a` ("tr@nsfer", "b@nk"), `$` as `s`
+/// ("bu$iness", "ca$h") and `!` as `i` ("un!on", "benef!c!ary"). A symbol counts only inside a
+/// word: letters or digits on both sides, at least one of them a letter (for `$` both), so punctuation ("now!", "US$ 250", "$250", "Hello !"),
+/// shell and Perl variables ("$HOME", "$self"), mentions ("@team") and e-mail addresses
+/// ("bob@mail.example", whose `@` is followed by a dotted name) are left alone. Words that still
+/// hold look-alike digits ("w3st3rn un!0n" becomes "w3st3rn uni0n") are read as letters later,
+/// by the word reader. Returns true when something was rewritten. Lines without `@`, `$` or
+/// `!` cost one `memchr3` scan.
+pub fn fold_symbols(line: &mut String, tmp: &mut String) -> bool {
+    const fn symbol(c: u8) -> bool {
+        matches!(c, b'@' | b'$' | b'!')
+    }
+    let b = line.as_bytes();
+    let Some(first) = memchr::memchr3(b'@', b'$', b'!', b) else {
+        return false;
+    };
+    // The letter the symbol at `i` stands for; `prev` is the byte before it as read (a symbol
+    // already read as a letter counts as that letter). A symbol right after it is looked past
+    // ("benef!c!@ry").
+    let stands_for = |i: usize, prev: u8| -> Option<char> {
+        let mut next = *b.get(i + 1)?;
+        if symbol(next) {
+            next = b
+                .get(i + 2)
+                .copied()
+                .filter(u8::is_ascii_alphabetic)
+                .map_or(next, |_| b'a');
+        }
+        let letter_side = prev.is_ascii_alphabetic() || next.is_ascii_alphabetic();
+        if !prev.is_ascii_alphanumeric() || !next.is_ascii_alphanumeric() || !letter_side {
+            return None;
+        }
+        match b[i] {
+            b'@' => {
+                // An address: the name after `@` goes on past a dot to another label.
+                let rest = &b[i + 1..];
+                let end = rest
+                    .iter()
+                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'-'))
+                    .unwrap_or(rest.len());
+                let dotted = rest.get(end) == Some(&b'.')
+                    && rest.get(end + 1).is_some_and(u8::is_ascii_alphanumeric);
+                (!dotted).then_some('a')
+            }
+            // Not before a digit: "US$250" is an amount.
+            b'$' => (prev.is_ascii_alphabetic() && next.is_ascii_alphabetic()).then_some('s'),
+            b'!' => Some('i'),
+            _ => None,
+        }
+    };
+    let mut at = first;
+    let mut copied = 0;
+    let mut last: Option<(usize, char)> = None;
+    tmp.clear();
+    loop {
+        let prev = match (last, at.checked_sub(1)) {
+            (Some((j, c)), Some(p)) if j == p => c as u8,
+            (_, Some(p)) => b[p],
+            (_, None) => b' ',
+        };
+        if let Some(letter) = stands_for(at, prev) {
+            tmp.push_str(&line[copied..at]);
+            tmp.push(letter);
+            copied = at + 1;
+            last = Some((at, letter));
+        }
+        at = match b
+            .get(at + 1..)
+            .and_then(|rest| memchr::memchr3(b'@', b'$', b'!', rest))
+        {
+            Some(p) => at + 1 + p,
+            None => break,
+        };
+    }
+    if last.is_none() {
+        return false;
+    }
+    tmp.push_str(&line[copied..]);
+    std::mem::swap(line, tmp);
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

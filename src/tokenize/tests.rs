@@ -191,6 +191,50 @@ fn look_alike_digits_and_accents_fold() {
 }
 
 #[test]
+fn look_alike_symbols_inside_words_fold() {
+    assert_eq!(
+        toks("W3st3rn Un!0n tr@nsfer to the b@nk, bu$iness ca$h"),
+        words(&["western", "union", "transfer", "to", "the", "bank", "business", "cash"])
+    );
+    assert_eq!(toks("B3n3f!c!@ry"), words(&["beneficiary"]));
+    // Punctuation, amounts, variables, mentions and addresses are not letters.
+    assert_eq!(toks("now! Hello !there"), words(&["now", "hello", "there"]));
+    assert_eq!(
+        toks("cd $HOME; my $self @team"),
+        words(&["cd", "home", "my", "self", "team"])
+    );
+    assert_eq!(
+        toks("mail bob@gmail.com or ann@mail-box.example.org"),
+        words(&[
+            "mail",
+            "bob",
+            "gmail.com",
+            "or",
+            "ann",
+            "mail",
+            "box.example.org"
+        ])
+    );
+    let off = Tokenizer::new(TokenizerConfig {
+        fold_symbols: false,
+        ..TokenizerConfig::default()
+    });
+    assert_eq!(off.tokens("tr@nsfer"), words(&["tr", "nsfer"]));
+}
+
+#[test]
+fn symbols_next_to_amounts_leave_the_amount() {
+    let has = |text: &str, money: &str| {
+        Tokenizer::default()
+            .tokens(text)
+            .iter()
+            .any(|(k, t)| *k == TokenKind::Money && t == money)
+    };
+    assert!(has("US$250,000.00 only", "usd:5"));
+    assert!(has("a fee of $2,500!", "usd:3"));
+}
+
+#[test]
 fn numbers_stay_digits_without_typed_tokens() {
     let tk = Tokenizer::new(TokenizerConfig {
         typed_tokens: false,
@@ -489,14 +533,15 @@ fn config_default_and_serde() {
             c.cjk_bigrams,
             c.typed_tokens,
             c.fold_accents,
-            c.fold_digits
+            c.fold_digits,
+            c.fold_symbols
         ),
-        (3, 40, true, true, true, true, true, true)
+        (4, 40, true, true, true, true, true, true, true)
     );
     let json = serde_json::to_string(&c).unwrap();
     assert_eq!(
         json,
-        r#"{"version":3,"max_word_chars":40,"rejoin_spaced":true,"fold_confusables":true,"fold_accents":true,"fold_digits":true,"cjk_bigrams":true,"typed_tokens":true}"#
+        r#"{"version":4,"max_word_chars":40,"rejoin_spaced":true,"fold_confusables":true,"fold_accents":true,"fold_digits":true,"fold_symbols":true,"cjk_bigrams":true,"typed_tokens":true}"#
     );
     assert_eq!(serde_json::from_str::<TokenizerConfig>(&json).unwrap(), c);
     // A version 1 configuration has neither fold: they read as off.
@@ -504,7 +549,7 @@ fn config_default_and_serde() {
         r#"{"version":1,"max_word_chars":40,"rejoin_spaced":true,"fold_confusables":true,"cjk_bigrams":true,"typed_tokens":true}"#,
     )
     .unwrap();
-    assert!(!v1.fold_accents && !v1.fold_digits);
+    assert!(!v1.fold_accents && !v1.fold_digits && !v1.fold_symbols);
 }
 
 #[test]
