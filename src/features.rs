@@ -19,7 +19,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 use crate::cues::{Cue, CueState, WordClassTable};
 use crate::message::MessageView;
 use crate::tokenize::typed::{email_domain, is_freemail, is_reserved_domain, url_host};
-use crate::tokenize::{Scratch as TokenScratch, TokenKind, Tokenizer};
+use crate::tokenize::{Scratch as TokenScratch, TokenKind, TokenSink, Tokenizer};
 
 /// Version of the feature layout; part of the model file, so a model never meets another layout.
 pub const FEATURE_VERSION: u32 = 2;
@@ -454,78 +454,6 @@ impl FeatureExtractor {
         } = scratch;
         cues.clear();
         name_words.clear();
-        let bigrams = self.config.word_bigrams;
-
-        let mut text_field = |ns: Namespace,
-                              text: &str,
-                              tokens: &mut TokenScratch,
-                              cues: &mut CueState,
-                              prev_word: &mut String,
-                              name_words: &mut String| {
-            prev_word.clear();
-            let mut prev_hash: Option<u64> = None;
-            self.tokenizer
-                .tokenize(text, tokens, &mut |kind, tok| match kind {
-                    // The corpus's masking placeholder (user@example.net) and other RFC 2606
-                    // names in running text name a data source, not a scam.
-                    // A dot and a reserved name ("test" at the least) need five bytes, so
-                    // shorter words skip the scan (`short_words_with_a_dot_are_not_reserved`).
-                    TokenKind::Word
-                        if tok.len() >= 5
-                            && tok.bytes().any(|b| b == b'.')
-                            && is_reserved_domain(tok) => {}
-                    TokenKind::Word | TokenKind::CjkBigram => {
-                        let hash = self.token_hash(ns, tok);
-                        sink(self.bucket_of_hash(hash), Some(FeatureName::Token(ns, tok)));
-                        if let (true, Some(prev)) = (bigrams, prev_hash) {
-                            sink(
-                                self.bigram_bucket(prev, hash),
-                                Some(FeatureName::Bigram(ns, prev_word, tok)),
-                            );
-                        }
-                        prev_hash = Some(hash);
-                        if named {
-                            prev_word.clear();
-                            prev_word.push_str(tok);
-                        }
-                        if ns == Namespace::FromName {
-                            name_words.push_str(tok);
-                            name_words.push(' ');
-                        } else {
-                            let table = &self.cue_words[usize::from(ns == Namespace::Body)];
-                            if let Some(class) = table.get(hash, tok) {
-                                cues.word(class);
-                            }
-                            cues.western_union_part(tok);
-                        }
-                    }
-                    TokenKind::Money => {
-                        sink(
-                            self.bucket(Namespace::Money, tok),
-                            Some(FeatureName::Token(Namespace::Money, tok)),
-                        );
-                        if ns != Namespace::FromName {
-                            cues.money(tok);
-                        }
-                    }
-                    TokenKind::Number => {
-                        sink(
-                            self.bucket(Namespace::Number, tok),
-                            Some(FeatureName::Token(Namespace::Number, tok)),
-                        );
-                    }
-                    TokenKind::CryptoAddress => {
-                        sink(
-                            self.bucket(Namespace::Crypto, tok),
-                            Some(FeatureName::Token(Namespace::Crypto, tok)),
-                        );
-                        // In a display name it is a feature but no cue, as money is.
-                        if ns != Namespace::FromName {
-                            cues.crypto_address();
-                        }
-                    }
-                });
-        };
 
         let (subject, from_name) = (
             head(&view.subject, MAX_HEADER_TEXT),
@@ -536,7 +464,18 @@ impl FeatureExtractor {
             (Namespace::FromName, from_name),
             (Namespace::Body, view.text.as_str()),
         ] {
-            text_field(ns, text, tokens, cues, prev_word, name_words);
+            prev_word.clear();
+            let mut field = TextField {
+                extractor: self,
+                ns,
+                named,
+                sink: &mut *sink,
+                cues: &mut *cues,
+                prev_word: &mut *prev_word,
+                name_words: &mut *name_words,
+                prev_hash: None,
+            };
+            self.tokenizer.tokenize_into(text, tokens, &mut field);
         }
 
         for url in &view.urls {
@@ -601,6 +540,106 @@ impl FeatureExtractor {
             },
         );
         fired
+    }
+}
+
+/// The tokens of one text field (subject, display name or body) on their way to the features:
+/// words, their bigrams and the cues they fire.
+struct TextField<'x, 's, S> {
+    extractor: &'x FeatureExtractor,
+    ns: Namespace,
+    /// Whether the sink reads names (see [`FeatureExtractor::walk`]).
+    named: bool,
+    sink: &'s mut S,
+    cues: &'s mut CueState,
+    prev_word: &'s mut String,
+    name_words: &'s mut String,
+    /// The token hash of the previous word, for the bigram with the next.
+    prev_hash: Option<u64>,
+}
+
+impl<S: FnMut(u32, Option<FeatureName<'_>>)> TextField<'_, '_, S> {
+    /// A word token, unless it is a reserved domain name.
+    #[inline(always)]
+    fn plain_word(&mut self, tok: &str) {
+        // The corpus's masking placeholder (user@example.net) and other RFC 2606 names in
+        // running text name a data source, not a scam. A dot and a reserved name ("test" at
+        // the least) need five bytes, so shorter words skip the scan
+        // (`short_words_with_a_dot_are_not_reserved`).
+        if tok.len() >= 5 && tok.bytes().any(|b| b == b'.') && is_reserved_domain(tok) {
+            return;
+        }
+        self.word(tok);
+    }
+
+    /// A word or CJK bigram: its feature, its bigram with the previous one, and its cue class.
+    #[inline(always)]
+    fn word(&mut self, tok: &str) {
+        let x = self.extractor;
+        let ns = self.ns;
+        let hash = x.token_hash(ns, tok);
+        (self.sink)(x.bucket_of_hash(hash), Some(FeatureName::Token(ns, tok)));
+        if let (true, Some(prev)) = (x.config.word_bigrams, self.prev_hash) {
+            (self.sink)(
+                x.bigram_bucket(prev, hash),
+                Some(FeatureName::Bigram(ns, self.prev_word, tok)),
+            );
+        }
+        self.prev_hash = Some(hash);
+        if self.named {
+            self.prev_word.clear();
+            self.prev_word.push_str(tok);
+        }
+        if ns == Namespace::FromName {
+            self.name_words.push_str(tok);
+            self.name_words.push(' ');
+        } else {
+            let table = &x.cue_words[usize::from(ns == Namespace::Body)];
+            if let Some(class) = table.get(hash, tok) {
+                self.cues.word(class);
+            }
+            self.cues.western_union_part(tok);
+        }
+    }
+}
+
+impl<S: FnMut(u32, Option<FeatureName<'_>>)> TokenSink for TextField<'_, '_, S> {
+    fn token(&mut self, kind: TokenKind, tok: &str) {
+        let x = self.extractor;
+        let from_name = self.ns == Namespace::FromName;
+        match kind {
+            TokenKind::Word => self.plain_word(tok),
+            TokenKind::CjkBigram => self.word(tok),
+            TokenKind::Money => {
+                (self.sink)(
+                    x.bucket(Namespace::Money, tok),
+                    Some(FeatureName::Token(Namespace::Money, tok)),
+                );
+                if !from_name {
+                    self.cues.money(tok);
+                }
+            }
+            TokenKind::Number => {
+                (self.sink)(
+                    x.bucket(Namespace::Number, tok),
+                    Some(FeatureName::Token(Namespace::Number, tok)),
+                );
+            }
+            TokenKind::CryptoAddress => {
+                (self.sink)(
+                    x.bucket(Namespace::Crypto, tok),
+                    Some(FeatureName::Token(Namespace::Crypto, tok)),
+                );
+                // In a display name it is a feature but no cue, as money is.
+                if !from_name {
+                    self.cues.crypto_address();
+                }
+            }
+        }
+    }
+
+    fn word_without_dot(&mut self, tok: &str) {
+        self.word(tok);
     }
 }
 

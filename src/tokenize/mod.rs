@@ -119,17 +119,45 @@ pub struct Scratch {
     typed: String,
 }
 
-/// Where tokens go: the caller's callback, and the buffer for token texts built on the fly.
+/// Where tokens go, in text order.
+pub trait TokenSink {
+    /// One token.
+    fn token(&mut self, kind: TokenKind, text: &str);
+
+    /// A [`TokenKind::Word`] known to hold no `.` (most words of most text are), so a sink
+    /// that looks for dotted names can skip the look. By default handed to
+    /// [`TokenSink::token`].
+    fn word_without_dot(&mut self, text: &str) {
+        self.token(TokenKind::Word, text);
+    }
+}
+
+/// A callback as a [`TokenSink`].
+struct FnSink<'f>(&'f mut dyn FnMut(TokenKind, &str));
+
+impl TokenSink for FnSink<'_> {
+    fn token(&mut self, kind: TokenKind, text: &str) {
+        (self.0)(kind, text);
+    }
+}
+
+/// Where tokens go: the caller's sink, and the buffer for token texts built on the fly.
 pub(crate) struct Sink<'a> {
     typed: &'a mut String,
-    emit: &'a mut dyn FnMut(TokenKind, &str),
+    emit: &'a mut dyn TokenSink,
 }
 
 impl Sink<'_> {
     /// Emits a token whose text is borrowed from the line or another buffer.
     #[inline]
     fn token(&mut self, kind: TokenKind, text: &str) {
-        (self.emit)(kind, text);
+        self.emit.token(kind, text);
+    }
+
+    /// Emits a word that holds no `.`.
+    #[inline]
+    fn word_without_dot(&mut self, text: &str) {
+        self.emit.word_without_dot(text);
     }
 }
 
@@ -158,6 +186,11 @@ impl Tokenizer {
         scratch: &mut Scratch,
         emit: &mut dyn FnMut(TokenKind, &str),
     ) {
+        self.tokenize_into(text, scratch, &mut FnSink(emit));
+    }
+
+    /// [`Tokenizer::tokenize`] into a [`TokenSink`].
+    pub fn tokenize_into(&self, text: &str, scratch: &mut Scratch, emit: &mut dyn TokenSink) {
         let Scratch {
             line,
             tmp,

@@ -882,7 +882,7 @@ impl Sink<'_> {
         self.typed.push_str(currency.code());
         self.typed.push(':');
         push_decimal(self.typed, magnitude);
-        (self.emit)(TokenKind::Money, self.typed);
+        self.emit.token(TokenKind::Money, self.typed);
     }
 }
 

@@ -177,7 +177,7 @@ impl Sink<'_> {
         self.typed.clear();
         self.typed.push('n');
         push_decimal(self.typed, u32::try_from(int_digits).unwrap_or(u32::MAX));
-        (self.emit)(TokenKind::Number, self.typed);
+        self.emit.token(TokenKind::Number, self.typed);
     }
 }
 

@@ -164,6 +164,8 @@ struct LineReader<'l, 'c> {
 const CORE: u8 = 1;
 const ALPHA: u8 = 2;
 const DIGIT: u8 = 4;
+/// Not a byte class: marks a word joined across a `.` ("e.g", "example.com").
+const DOT: u8 = 8;
 
 /// Letters and digits (which also mark a word as having content) and `_` (which joins words).
 static ASCII_CLASS: [u8; 256] = {
@@ -185,7 +187,8 @@ static ASCII_CLASS: [u8; 256] = {
     t
 };
 
-/// The words of an ASCII line as `(start, end)` byte offsets: exactly what
+/// The words of an ASCII line as `(start, end)` byte offsets (and whether the word holds a
+/// digit, and a `.`): exactly what
 /// `unicode_word_indices` gives for ASCII text (unicode-segmentation's ASCII fast path), in one
 /// pass without its per-segment filtering. A word is a run of letters, digits and `_`, joined
 /// across `.` `,` `;` `'` between digits and `'` `.` `:` between letters, holding at least one
@@ -221,11 +224,11 @@ impl<'a> AsciiWords<'a> {
 }
 
 impl Iterator for AsciiWords<'_> {
-    /// (start, end, whether the word holds a digit)
-    type Item = (usize, usize, bool);
+    /// (start, end, whether the word holds a digit, whether it holds a `.`)
+    type Item = (usize, usize, bool, bool);
 
     #[inline]
-    fn next(&mut self) -> Option<(usize, usize, bool)> {
+    fn next(&mut self) -> Option<(usize, usize, bool, bool)> {
         let b = self.bytes;
         let len = b.len();
         let mut i = self.pos;
@@ -245,7 +248,11 @@ impl Iterator for AsciiWords<'_> {
                 let c = Self::class(b[i]);
                 if c != 0 {
                     content |= c;
-                } else if !(i + 1 < len && Self::is_infix(b[i], b[i - 1], b[i + 1])) {
+                } else if i + 1 < len && Self::is_infix(b[i], b[i - 1], b[i + 1]) {
+                    if b[i] == b'.' {
+                        content |= DOT;
+                    }
+                } else {
                     break;
                 }
                 i += 1;
@@ -253,22 +260,27 @@ impl Iterator for AsciiWords<'_> {
             // A run of underscores alone is no word.
             if content & (ALPHA | DIGIT) != 0 {
                 self.pos = i;
-                return Some((start, i, content & DIGIT != 0));
+                return Some((start, i, content & DIGIT != 0, content & DOT != 0));
             }
         }
     }
 }
 
-/// Calls `f(start, word, is_ascii, has_digit)` for the UAX #29 words of `line` in order: the
-/// same words as `unicode_word_indices`, with every stretch of ASCII text read by [`AsciiWords`].
-/// `has_digit` is exact for ASCII words and always true for the others.
+/// Calls `f(start, word, is_ascii, has_digit, has_dot)` for the UAX #29 words of `line` in
+/// order: the same words as `unicode_word_indices`, with every stretch of ASCII text read by
+/// [`AsciiWords`]. `has_digit` and `has_dot` are exact for ASCII words and always true for the
+/// others.
 ///
 /// A line with some non-ASCII text is cut where an ASCII character other than a space follows
 /// a space: UAX #29 always breaks there, and no rule looks across a space (WB3d joins spaces
 /// only to spaces, WB4 attaches only Extend, Format and ZWJ, which are not ASCII, and the
 /// look-ahead and look-behind of WB6/7 and WB11/12 need letters or digits next to the
 /// punctuation). So the pieces can be segmented apart, and the ASCII ones keep the fast path.
-fn for_each_word<'l>(line: &'l str, ascii: bool, mut f: impl FnMut(usize, &'l str, bool, bool)) {
+fn for_each_word<'l>(
+    line: &'l str,
+    ascii: bool,
+    mut f: impl FnMut(usize, &'l str, bool, bool, bool),
+) {
     let b = line.as_bytes();
     if ascii || line.is_ascii() {
         return ascii_words(line, 0, b.len(), &mut f);
@@ -285,7 +297,7 @@ fn for_each_word<'l>(line: &'l str, ascii: bool, mut f: impl FnMut(usize, &'l st
         let r = (q + 1..b.len()).find(|&i| is_cut(i)).unwrap_or(b.len());
         let piece = line.get(p..r).unwrap_or_default();
         for (start, w) in piece.unicode_word_indices() {
-            f(p + start, w, false, true);
+            f(p + start, w, false, true, true);
         }
         at = r;
     }
@@ -297,17 +309,18 @@ fn ascii_words<'l>(
     line: &'l str,
     from: usize,
     to: usize,
-    f: &mut impl FnMut(usize, &'l str, bool, bool),
+    f: &mut impl FnMut(usize, &'l str, bool, bool, bool),
 ) {
     let Some(piece) = line.as_bytes().get(from..to) else {
         return;
     };
-    for (start, end, digit) in AsciiWords::new(piece) {
+    for (start, end, digit, dot) in AsciiWords::new(piece) {
         f(
             from + start,
             line.get(from + start..from + end).unwrap_or_default(),
             true,
             digit,
+            dot,
         );
     }
 }
@@ -328,12 +341,12 @@ pub(super) fn tokenize_line(
         money: MoneyReader::new(),
     };
     let mut prev_end = 0;
-    for_each_word(line, ascii, |start, w, ascii_word, digit| {
+    for_each_word(line, ascii, |start, w, ascii_word, digit, dot| {
         // The gap as bytes first: the common case only scans it, and needs no `str` slice.
         let gap = line.as_bytes().get(prev_end..start).unwrap_or_default();
         // A word with a digit may be one to read as letters ("w3stern"): not the common case.
         let plain_ascii = ascii_word && !(digit && config.fold_digits);
-        if !(plain_ascii && r.ordinary_ascii_word(gap, w, join, sink)) {
+        if !(plain_ascii && r.ordinary_ascii_word(gap, w, dot, join, sink)) {
             let gap = line.get(prev_end..start).unwrap_or_default();
             r.word(gap, start, w, join, sink);
         }
@@ -350,7 +363,8 @@ impl LineReader<'_, '_> {
     /// The common case on an ASCII line, in a few compares: a word of two or more characters
     /// that starts with a letter, fits the length limit, is too short to be a crypto address, is
     /// not dotted letters ("w.e.s.t") and cannot start an amount, after an ASCII separator without
-    /// `$`, while no amount is being read. Emits it as [`Self::word`] would and returns true;
+    /// `$`, while no amount is being read (`dot`: whether it holds a `.`). Emits it as
+    /// [`Self::word`] would and returns true;
     /// false leaves the word to [`Self::word`].
     ///
     /// Such a word never continues a spelt-out or bigram run, so an open run ("a" before
@@ -361,6 +375,7 @@ impl LineReader<'_, '_> {
         &mut self,
         gap: &[u8],
         w: &str,
+        dot: bool,
         join: &mut String,
         sink: &mut Sink<'_>,
     ) -> bool {
@@ -385,7 +400,11 @@ impl LineReader<'_, '_> {
             // What the separator and the word would do to an idle reader.
             self.money.skip_separator();
         }
-        sink.token(TokenKind::Word, w);
+        if dot {
+            sink.token(TokenKind::Word, w);
+        } else {
+            sink.word_without_dot(w);
+        }
         self.flush(sink);
         true
     }
@@ -658,8 +677,9 @@ mod tests {
 
     fn ours(s: &str) -> Vec<(usize, &str)> {
         AsciiWords::new(s.as_bytes())
-            .map(|(a, b, digit)| {
+            .map(|(a, b, digit, dot)| {
                 assert_eq!(digit, s[a..b].bytes().any(|c| c.is_ascii_digit()));
+                assert_eq!(dot, s[a..b].contains('.'));
                 (a, &s[a..b])
             })
             .collect()
@@ -715,7 +735,7 @@ mod tests {
                 .map(|_| alphabet[lcg_below(&mut x, alphabet.len())])
                 .collect();
             let mut got = Vec::new();
-            super::for_each_word(&s, false, |start, w, _, _| got.push((start, w)));
+            super::for_each_word(&s, false, |start, w, _, _, _| got.push((start, w)));
             let want: Vec<(usize, &str)> = s.unicode_word_indices().collect();
             assert_eq!(got, want, "{s:?}");
         }
