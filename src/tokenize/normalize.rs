@@ -29,7 +29,6 @@ pub(super) fn normalize_line(
     }
     // Invisible characters go first so that NFKC can compose across them ("e\u{200B}\u{301}").
     tmp.clear();
-    let visible = line.chars().filter(|&c| !is_invisible(c));
     // Whether the normalised text has accented Latin letters or Cyrillic/Greek letters, noted
     // while it is written rather than in two more passes (both ranges start above U+00BF).
     let (mut accented, mut cyrillic_or_greek) = (false, false);
@@ -40,10 +39,34 @@ pub(super) fn normalize_line(
         }
         c
     };
-    if is_nfkc_quick(visible.clone()) == IsNormalized::Yes {
-        tmp.extend(visible.map(&mut note));
-    } else {
-        tmp.extend(visible.nfkc().map(&mut note));
+    // Lines with some non-ASCII characters are often mostly ASCII. NFKC can be applied piece by
+    // piece, cut before every ASCII character: an ASCII character never composes with what
+    // precedes it (it is a starter and no composition pair ends with it), no reordering
+    // crosses it (it is a starter), and decomposition is per character. So runs of ASCII
+    // are copied in bulk (none is invisible, NFKC keeps them, `note` ignores them), except a
+    // run's last character, which may compose with the marks after it ("e\u{301}") and starts
+    // the piece of non-ASCII text that follows; a piece that passes the quick check is
+    // copied, the others go through NFKC.
+    let mut rest = line;
+    loop {
+        let ascii = rest.bytes().take_while(u8::is_ascii).count();
+        if ascii == rest.len() {
+            tmp.push_str(rest);
+            break;
+        }
+        let start = ascii.saturating_sub(1);
+        tmp.push_str(&rest[..start]);
+        let end = rest.as_bytes()[ascii..]
+            .iter()
+            .position(u8::is_ascii)
+            .map_or(rest.len(), |p| ascii + p);
+        let visible = rest[start..end].chars().filter(|&c| !is_invisible(c));
+        if is_nfkc_quick(visible.clone()) == IsNormalized::Yes {
+            tmp.extend(visible.map(&mut note));
+        } else {
+            tmp.extend(visible.nfkc().map(&mut note));
+        }
+        rest = &rest[end..];
     }
     // Taking accents off neither makes nor removes a Cyrillic or Greek letter, so the flag
     // still holds afterwards.
@@ -500,17 +523,20 @@ mod tests {
     fn merged_passes_equal_reference() {
         // Random lines rich in what each step looks at: ASCII, accents (precomposed and
         // combining), Cyrillic/Greek look-alikes, NFKC-changed, invisible and case-changing
-        // characters.
+        // characters, and what composes (after ASCII, when NFKC is applied piece by piece):
+        // Hangul jamo, kana voicing marks, marks of several combining classes, Arabic.
         let alphabet = [
             "a", "Z", "e", " ", "1", ".", "\u{301}", "\u{308}", "\u{200B}", "\u{AD}", "é", "Ë",
             "ø", "ẞ", "ß", "Ǆ", "µ", "ﬁ", "Ｗ", "①", "\u{A0}", "ｶ", "ﾞ", "о", "О", "Ω", "Σ", "ς",
-            "İ", "日", "’", "ǅ", "Å", "\u{212B}", "ᾼ", "\u{345}",
+            "İ", "日", "’", "ǅ", "Å", "\u{212B}", "ᾼ", "\u{345}", "Send the", "\u{1100}",
+            "\u{1161}", "\u{11A8}", "가", "か", "\u{3099}", "\u{323}", "ﾟ", "㍿", "\u{627}",
+            "\u{653}", "\u{300}",
         ];
         let mut x: u64 = 5;
         let (mut t1, mut o1, mut t2, mut o2) =
             (String::new(), String::new(), String::new(), String::new());
-        for len in 0..6000usize {
-            let s: String = (0..len % 24)
+        for len in 0..20000usize {
+            let s: String = (0..len % 32)
                 .map(|_| {
                     x = x
                         .wrapping_mul(6_364_136_223_846_793_005)
