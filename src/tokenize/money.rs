@@ -788,6 +788,7 @@ impl MoneyReader {
 /// "usd", "ten"), words with a digit where a fused amount has one ("250k", "usd250"), and words
 /// shaped like a longer number word (first and last letter). False only for words an idle
 /// reader ignores.
+#[inline]
 pub(super) fn may_start_amount(w: &str) -> bool {
     let b = w.as_bytes();
     match b.len() {

@@ -409,7 +409,9 @@ impl LineReader<'_, '_> {
         true
     }
 
-    /// One UAX #29 word at `start`, after the separator text `gap`.
+    /// One UAX #29 word at `start`, after the separator text `gap` (the uncommon words: kept out
+    /// of line so that the common case inlines into the word scanner).
+    #[inline(never)]
     fn word(&mut self, gap: &str, start: usize, w: &str, join: &mut String, sink: &mut Sink<'_>) {
         if !self.config.cjk_bigrams || w.is_ascii() || !w.chars().any(is_bigram_char) {
             return self.piece(gap, start, w, Piece::Plain, join, sink);
