@@ -1467,6 +1467,12 @@ impl TextSink<'_> {
     /// Text between tags: white space collapses, other bytes are copied in runs.
     fn text(&mut self, s: &str) {
         let b = s.as_bytes();
+        let next_space = |from: usize| {
+            b[from..]
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .map_or(b.len(), |p| from + p)
+        };
         let mut i = 0;
         while i < b.len() && !self.cut {
             if b[i].is_ascii_whitespace() {
@@ -1474,10 +1480,20 @@ impl TextSink<'_> {
                 i += 1;
                 continue;
             }
-            let run_end = b[i..]
-                .iter()
-                .position(u8::is_ascii_whitespace)
-                .map_or(b.len(), |p| i + p);
+            let mut run_end = next_space(i);
+            // Words apart by single spaces come out as they are written: when all of them fit,
+            // they are copied as one (word by word, each would get its one space back).
+            let mut phrase_end = run_end;
+            while b.get(phrase_end) == Some(&b' ')
+                && b.get(phrase_end + 1)
+                    .is_some_and(|c| !c.is_ascii_whitespace())
+            {
+                phrase_end = next_space(phrase_end + 1);
+            }
+            let pad = usize::from(self.space && !self.at_line_start());
+            if phrase_end > run_end && self.out.len() + pad + (phrase_end - i) <= self.limit {
+                run_end = phrase_end;
+            }
             self.word(&s[i..run_end]);
             i = run_end;
         }
@@ -2987,6 +3003,77 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
             }
         }
         assert!(checked > 30_000);
+    }
+
+    /// `TextSink::text` as first written (word by word), the oracle for the phrase copy.
+    fn text_reference(sink: &mut TextSink<'_>, s: &str) {
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() && !sink.cut {
+            if b[i].is_ascii_whitespace() {
+                sink.space = true;
+                i += 1;
+                continue;
+            }
+            let run_end = b[i..]
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .map_or(b.len(), |p| i + p);
+            sink.word(&s[i..run_end]);
+            i = run_end;
+        }
+    }
+
+    #[test]
+    fn text_sink_copies_phrases_as_word_by_word() {
+        let alphabet = [
+            "a", "bc", " ", " ", "  ", "\n", "\t", "é", "\u{a0}", "x\r\n", ".",
+        ];
+        let mut x: u64 = 3;
+        for round in 0..6000usize {
+            let mut piece = || {
+                (0..round % 17)
+                    .map(|_| {
+                        x = x
+                            .wrapping_mul(6_364_136_223_846_793_005)
+                            .wrapping_add(1_442_695_040_888_963_407);
+                        alphabet[(x >> 33) as usize % alphabet.len()]
+                    })
+                    .collect::<String>()
+            };
+            let (first, second) = (piece(), piece());
+            let limit = if round % 4 == 0 {
+                usize::MAX
+            } else {
+                round % 23
+            };
+            let (mut a, mut b) = (String::new(), String::new());
+            let mut new = TextSink {
+                out: &mut a,
+                limit,
+                space: false,
+                cut: false,
+            };
+            new.text(&first);
+            new.line_break();
+            new.text(&second);
+            let (space, cut) = (new.space, new.cut);
+            let mut old = TextSink {
+                out: &mut b,
+                limit,
+                space: false,
+                cut: false,
+            };
+            text_reference(&mut old, &first);
+            old.line_break();
+            text_reference(&mut old, &second);
+            let (old_space, old_cut) = (old.space, old.cut);
+            assert_eq!(
+                (a, space, cut),
+                (b, old_space, old_cut),
+                "{first:?} {second:?} {limit}"
+            );
+        }
     }
 
     #[test]
