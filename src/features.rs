@@ -304,6 +304,7 @@ impl FeatureExtractor {
         1usize << (64 - self.shift)
     }
 
+    #[inline]
     fn token_hash(&self, ns: Namespace, text: &str) -> u64 {
         xxh3_64_with_seed(text.as_bytes(), self.config.seed ^ ns.salt())
     }
