@@ -321,6 +321,36 @@ fn marked(token: &[u8]) -> Option<u8> {
     }
 }
 
+/// The MIME parser, built once. It parses the header fields this module or mail-parser itself
+/// reads as mail-parser's defaults do, and skips the others, which are only costly: References,
+/// In-Reply-To, Return-Path and other message-id fields, List-*, Sender and Resent-* address
+/// fields, and unknown fields. Their default parsers (message-id, address, raw) end a field
+/// exactly where skipping ends it, at the first line break not followed by white space
+/// (encoded words that would cross it are read back), so the fields after them parse alike.
+/// Date, whose parser may stop early, and the rest keep their default parsers.
+static PARSER: std::sync::LazyLock<MessageParser> = std::sync::LazyLock::new(|| {
+    MessageParser::new()
+        .header_text(HeaderName::Subject)
+        .header_text(HeaderName::Comments)
+        .header_text(HeaderName::ContentDescription)
+        .header_text(HeaderName::ContentLocation)
+        .header_text(HeaderName::ContentTransferEncoding)
+        .header_address(HeaderName::From)
+        .header_address(HeaderName::To)
+        .header_address(HeaderName::Cc)
+        .header_address(HeaderName::Bcc)
+        .header_address(HeaderName::ReplyTo)
+        .header_id(HeaderName::MessageId)
+        .header_comma_separated(HeaderName::Keywords)
+        .header_comma_separated(HeaderName::ContentLanguage)
+        .header_received(HeaderName::Received)
+        .header_date(HeaderName::Date)
+        .header_date(HeaderName::ResentDate)
+        .header_content_type(HeaderName::ContentType)
+        .header_content_type(HeaderName::ContentDisposition)
+        .default_header_ignore()
+});
+
 struct Walker<'a> {
     view: &'a mut MessageView,
     scratch: &'a mut Scratch,
@@ -353,7 +383,7 @@ impl Walker<'_> {
         let input: &[u8] = if rewritten { buf } else { raw };
         let saved_markers = self.markers;
         self.markers |= rewritten;
-        match MessageParser::new().parse(input) {
+        match PARSER.parse(input) {
             Some(msg) => {
                 if top {
                     self.read_headers(&msg);
