@@ -136,7 +136,7 @@ pub const STORY_WORDS: &[&str] = &[
 ];
 
 /// Urgency words.
-pub const URGENCY_WORDS: &[&str] = &["urgent", "urgently", "immediately", "asap", "至急", "直ち"];
+pub const URGENCY_WORDS: &[&str] = &["urgent", "urgently", "immediately", "asap", "至急"];
 /// Secrecy words.
 pub const SECRECY_WORDS: &[&str] = &[
     "confidential",
@@ -147,7 +147,7 @@ pub const SECRECY_WORDS: &[&str] = &[
     "discretion",
     "極秘",
     "内密",
-    "他言",
+    // 口外 (口外無用, 口外しない); not 他言, whose bigram is also in 他言語 ("other language").
     "口外",
 ];
 /// Money transfer services (normalised single tokens; "western union" is caught by "moneygram"

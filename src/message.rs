@@ -1511,18 +1511,21 @@ impl TextSink<'_> {
                 continue;
             }
             let mut run_end = next_space(i);
-            // Words apart by single spaces come out as they are written: when all of them fit,
-            // they are copied as one (word by word, each would get its one space back).
-            let mut phrase_end = run_end;
-            while b.get(phrase_end) == Some(&b' ')
-                && b.get(phrase_end + 1)
-                    .is_some_and(|c| !c.is_ascii_whitespace())
-            {
-                phrase_end = next_space(phrase_end + 1);
-            }
+            // Words apart by single spaces come out as they are written: as many of them as fit
+            // are copied as one (word by word, each would get its one space back). The phrase
+            // never grows past the room left, so a long text node is scanned once, not once
+            // per word (which was quadratic when the text did not fit).
             let pad = usize::from(self.space && !self.at_line_start());
-            if phrase_end > run_end && self.out.len() + pad + (phrase_end - i) <= self.limit {
-                run_end = phrase_end;
+            let room = self.limit.saturating_sub(self.out.len() + pad);
+            while run_end - i <= room
+                && b.get(run_end) == Some(&b' ')
+                && b.get(run_end + 1).is_some_and(|c| !c.is_ascii_whitespace())
+            {
+                let next = next_space(run_end + 1);
+                if next - i > room {
+                    break;
+                }
+                run_end = next;
             }
             self.word(&s[i..run_end]);
             i = run_end;
@@ -1569,6 +1572,9 @@ impl TextSink<'_> {
         }
     }
 }
+
+/// How much of one `alt` text is read: a description, not a letter.
+const MAX_ALT_BYTES: usize = 300;
 
 /// The HTML converter behind [`html_to_text`]: stops once `out` would pass `limit` bytes
 /// (returns true then) and reports href/src/action values to `on_link`.
@@ -1631,13 +1637,22 @@ fn convert_html<F: FnMut(Link, &str)>(
                     continue;
                 }
                 // An image's alt text is what a reader sees when images are not shown (and
-                // what image-only mail puts its words in): read as a block of its own.
+                // what image-only mail puts its words in): read in place, as words of their
+                // own (spaces around them, never a line break, so an empty alt cannot split a
+                // word and an emoji image does not cut a sentence). Only where browsers show
+                // it (img, area, input), and at most MAX_ALT_BYTES of it.
                 if let (Some((from, to)), false) = (tag.alt, in_head || tag.hidden) {
-                    sink.line_break();
-                    attr.clear();
-                    decode_entities_into(&html[from..to], attr);
-                    sink.text(attr);
-                    sink.line_break();
+                    if matches!(name, "img" | "area" | "input") {
+                        attr.clear();
+                        decode_entities_into(&html[from..to], attr);
+                        let alt = attr.trim();
+                        let alt = &alt[..floor_boundary(alt, MAX_ALT_BYTES)];
+                        if !alt.is_empty() {
+                            sink.space = true;
+                            sink.text(alt);
+                            sink.space = true;
+                        }
+                    }
                 }
                 match name {
                     "head" | "xml" => in_head = !tag.closing,
@@ -2860,20 +2875,27 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
     }
 
     #[test]
-    fn image_alt_text_is_read_as_a_block() {
+    fn image_alt_text_is_read_in_place() {
         assert_eq!(
             html(
-                "<p>Dear friend<img src=\"cid:x\" alt=\"US$ 4.5M awarded &amp; waiting\">call</p>"
+                "<p>Dear friend<img src=\"cid:x\" alt=\" US$ 4.5M awarded &amp; waiting\">call</p>"
             ),
-            "Dear friend\nUS$ 4.5M awarded & waiting\ncall"
+            "Dear friend US$ 4.5M awarded & waiting call"
         );
-        // Empty, hidden and head alt texts add nothing.
-        assert_eq!(html("a<img alt=\"\">b"), "a\nb");
+        // Empty, hidden and head alt texts add nothing and split no word; alt on elements
+        // that never show it is not read; a long one is cut.
+        assert_eq!(
+            html("Wes<img alt=\"\">tern Un<img alt=\" \">ion"),
+            "Western Union"
+        );
         assert_eq!(
             html("a <img style=\"display:none\" alt=\"pad words\"> b"),
             "a b"
         );
         assert_eq!(html("<head><img alt=x></head>body"), "body");
+        assert_eq!(html("a<span alt=\"pad\">b</span><br alt=pad>c"), "ab\nc");
+        let long = html(&format!("<img alt=\"{}\">", "word ".repeat(200)));
+        assert!(long.len() <= MAX_ALT_BYTES, "{}", long.len());
     }
 
     #[test]
@@ -3104,6 +3126,36 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
                 "{first:?} {second:?} {limit}"
             );
         }
+    }
+
+    #[test]
+    fn a_long_phrase_that_does_not_fit_is_read_once() {
+        // 8 MB of single-spaced words against a 256 KiB limit: scanning the rest of the phrase
+        // again for every word copied (as the first phrase copy did) would take ~10^12 steps
+        // and never finish; one pass takes milliseconds. The output is the word-by-word one.
+        let text = "ab ".repeat(8 << 20 >> 1);
+        let limit = 256 * 1024;
+        let (mut a, mut b) = (String::new(), String::new());
+        let mut new = TextSink {
+            out: &mut a,
+            limit,
+            space: false,
+            cut: false,
+        };
+        new.text(&text);
+        assert!(new.cut);
+        let mut old = TextSink {
+            out: &mut b,
+            limit,
+            space: false,
+            cut: false,
+        };
+        text_reference(&mut old, &text);
+        assert_eq!(a.len(), limit);
+        assert_eq!(a, b);
+        let mut out = String::new();
+        html_to_text(&format!("<p>{text}</p><img alt=\"{text}\">"), &mut out);
+        assert!(!out.is_empty());
     }
 
     #[test]

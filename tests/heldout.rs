@@ -48,6 +48,11 @@ fn messages_in(set: &str, class: &str, pick: impl Fn(Verdict) -> bool) -> Vec<St
         .collect()
 }
 
+/// Fails, naming them, when more than `max` messages were found.
+fn at_most(found: &[String], max: usize, what: &str) {
+    assert!(found.len() <= max, "{what} {}: {found:?}", found.len());
+}
+
 /// The messages of `class` in tests/fixtures/heldout whose verdict satisfies `pick`.
 fn messages_where(class: &str, pick: impl Fn(Verdict) -> bool) -> Vec<String> {
     messages_in("heldout", class, pick)
@@ -56,7 +61,7 @@ fn messages_where(class: &str, pick: impl Fn(Verdict) -> bool) -> Vec<String> {
 #[test]
 fn held_out_ham_is_not_held() {
     let held = messages_where("ham", |v| v >= Verdict::Hold);
-    assert!(held.is_empty(), "held {}: {held:?}", held.len());
+    at_most(&held, 0, "held");
 }
 
 #[test]
@@ -68,17 +73,13 @@ fn no_held_out_ham_is_rejected() {
 #[test]
 fn held_out_fraud_is_held() {
     let missed = messages_where("fraud", |v| v < Verdict::Hold);
-    assert!(missed.is_empty(), "missed {}: {missed:?}", missed.len());
+    at_most(&missed, 0, "missed");
 }
 
 #[test]
 fn held_out_phishing_is_flagged() {
     let passed = messages_where("phishing", |v| v == Verdict::Pass);
-    assert!(
-        passed.len() <= MAX_PHISHING_PASSED,
-        "passed {}: {passed:?}",
-        passed.len()
-    );
+    at_most(&passed, MAX_PHISHING_PASSED, "passed");
 }
 
 // Measured with the shipped model (2026-11-28): of 30 ham, 1 held, none rejected (a letter to an
@@ -102,17 +103,13 @@ const MAX_PHISHING_PASSED: usize = 2;
 #[test]
 fn modern_scams_are_held() {
     let missed = messages_in("modern", "fraud", |v| v < Verdict::Hold);
-    assert!(
-        missed.len() <= MAX_MODERN_FRAUD_MISSED,
-        "missed {}: {missed:?}",
-        missed.len()
-    );
+    at_most(&missed, MAX_MODERN_FRAUD_MISSED, "missed");
 }
 
 #[test]
 fn legitimate_mail_on_modern_scam_topics_is_not_held() {
     let held = messages_in("modern", "ham", |v| v >= Verdict::Hold);
-    assert!(held.is_empty(), "held {}: {held:?}", held.len());
+    at_most(&held, 0, "held");
 }
 
 #[test]
@@ -121,11 +118,7 @@ fn modern_phishing_and_spam_are_mostly_flagged() {
         .iter()
         .flat_map(|class| messages_in("modern", class, |v| v == Verdict::Pass))
         .collect();
-    assert!(
-        passed.len() <= MAX_MODERN_OTHER_PASSED,
-        "passed {}: {passed:?}",
-        passed.len()
-    );
+    at_most(&passed, MAX_MODERN_OTHER_PASSED, "passed");
 }
 
 // tests/fixtures/modern, measured 2026-12-08. The model shipped before data/extra had modern
@@ -146,30 +139,22 @@ const MAX_MODERN_OTHER_PASSED: usize = 1;
 // that quote a scam, and held 39 of the 49 scams (tagged 9, passed 1). The model trained after
 // it (leet symbols read as letters, image alt text read, the `aware-*` training letters) passes
 // both, holds no legitimate letter, and holds 39 scams, tags 8 and passes 2 (the one-line image
-// letter with a phone number only, and the Japanese 未払い料金 letter, tagged before). The choice to leave eight
-// full-quote letters out of training (data/extra-left-out) was made looking at these probes,
-// so for that one choice they are not independent evidence.
+// letter with a phone number only, and the Japanese 未払い料金 letter, tagged before). The
+// choice to leave eight full-quote letters out of training (data/extra-left-out) was made
+// looking at these probes, so for that one choice they are not independent evidence.
 const MAX_REDTEAM_SCAMS_NOT_HELD: usize = 10;
 const MAX_REDTEAM_SCAMS_PASSED: usize = 2;
 
 #[test]
 fn redteam_legitimate_mail_is_not_held() {
     let held = messages_in("redteam", "ham", |v| v >= Verdict::Hold);
-    assert!(held.is_empty(), "held {}: {held:?}", held.len());
+    at_most(&held, 0, "held");
 }
 
 #[test]
 fn redteam_scams_are_held() {
     let not_held = messages_in("redteam", "scam", |v| v < Verdict::Hold);
-    assert!(
-        not_held.len() <= MAX_REDTEAM_SCAMS_NOT_HELD,
-        "not held {}: {not_held:?}",
-        not_held.len()
-    );
+    at_most(&not_held, MAX_REDTEAM_SCAMS_NOT_HELD, "not held");
     let passed = messages_in("redteam", "scam", |v| v == Verdict::Pass);
-    assert!(
-        passed.len() <= MAX_REDTEAM_SCAMS_PASSED,
-        "passed {}: {passed:?}",
-        passed.len()
-    );
+    at_most(&passed, MAX_REDTEAM_SCAMS_PASSED, "passed");
 }

@@ -213,8 +213,10 @@ impl ModelFile {
             // A model from a build with another tokenizer may have a payload of another shape
             // (a setting added): say that, rather than that it does not decode.
             match postcard::take_from_bytes::<Prefix>(payload) {
+                // Only an older version: anything else is more likely a damaged shape.
                 Ok((prefix, _))
-                    if prefix.tokenizer_version != TokenizerConfig::default().version =>
+                    if (1..TokenizerConfig::default().version)
+                        .contains(&prefix.tokenizer_version) =>
                 {
                     tokenizer_mismatch(prefix.tokenizer_version)
                 }

@@ -52,7 +52,8 @@ pub struct TokenizerConfig {
     pub fold_digits: bool,
     /// Read look-alike symbols inside a word as letters: `@` as a, `$` as s, `!` as i
     /// ("tr@nsfer", "bu$iness", "un!on"; see [`normalize::fold_symbols`] for what is left
-    /// alone). Default true; absent (false) in model files before version 4.
+    /// alone). Default true. Model files of older tokenizer versions are refused, not read
+    /// with it off.
     #[serde(default)]
     pub fold_symbols: bool,
     /// Emit character bigrams for runs of Han, kana, hangul and Thai. Default true.
@@ -211,7 +212,7 @@ impl Tokenizer {
                 line,
             );
             if self.config.fold_symbols {
-                normalize::fold_symbols(line, tmp);
+                normalize::fold_symbols(line, ascii.then_some(raw), tmp);
             }
             words::tokenize_line(&self.config, line, ascii, join, &mut sink);
         }

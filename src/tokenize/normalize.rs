@@ -402,9 +402,12 @@ fn push_folded(word: &str, out: &mut String) {
 /// shell and Perl variables ("$HOME", "$self"), mentions ("@team") and e-mail addresses
 /// ("bob@mail.example", whose `@` is followed by a dotted name) are left alone. Words that still
 /// hold look-alike digits ("w3st3rn un!0n" becomes "w3st3rn uni0n") are read as letters later,
-/// by the word reader. Returns true when something was rewritten. Lines without `@`, `$` or
-/// `!` cost one `memchr3` scan.
-pub fn fold_symbols(line: &mut String, tmp: &mut String) -> bool {
+/// by the word reader. `raw` is the line before lower-casing when it has the same byte offsets
+/// (an ASCII line): a symbol between a small letter and a capital is then a missing space, not a
+/// letter ("Hello!How").
+/// Returns true when something was rewritten. Lines without `@`, `$` or `!` cost one `memchr3`
+/// scan.
+pub fn fold_symbols(line: &mut String, raw: Option<&str>, tmp: &mut String) -> bool {
     const fn symbol(c: u8) -> bool {
         matches!(c, b'@' | b'$' | b'!')
     }
@@ -424,8 +427,22 @@ pub fn fold_symbols(line: &mut String, tmp: &mut String) -> bool {
                 .filter(u8::is_ascii_alphabetic)
                 .map_or(next, |_| b'a');
         }
-        let letter_side = prev.is_ascii_alphabetic() || next.is_ascii_alphabetic();
-        if !prev.is_ascii_alphanumeric() || !next.is_ascii_alphanumeric() || !letter_side {
+        // A letter follows, or (for `!`) a look-alike digit and then a letter ("un!0n"), not a
+        // number ("now!0800"); and not a small letter then a capital in the original text,
+        // a new word after a missing space ("Hello!How", "Meet@Noon"; "TR@NSFER" folds).
+        let after = b.get(i + 2).copied().unwrap_or(b' ');
+        let letter_next = next.is_ascii_alphabetic()
+            || (b[i] == b'!'
+                && matches!(next, b'0' | b'1' | b'3' | b'4' | b'5' | b'7')
+                && after.is_ascii_alphabetic());
+        let capital_next = raw.is_some_and(|r| {
+            let r = r.as_bytes();
+            r.get(i + 1).is_some_and(u8::is_ascii_uppercase)
+                && i.checked_sub(1)
+                    .and_then(|p| r.get(p))
+                    .is_some_and(u8::is_ascii_lowercase)
+        });
+        if !prev.is_ascii_alphanumeric() || !letter_next || capital_next {
             return None;
         }
         match b[i] {

@@ -197,6 +197,14 @@ fn look_alike_symbols_inside_words_fold() {
         words(&["western", "union", "transfer", "to", "the", "bank", "business", "cash"])
     );
     assert_eq!(toks("B3n3f!c!@ry"), words(&["beneficiary"]));
+    assert_eq!(
+        toks("W3ST3RN UN!0N TR@NSFER"),
+        words(&["western", "union", "transfer"])
+    );
+    // A missing space before a capital, a number after `!`, a time after `@`.
+    assert_eq!(toks("Hello!How are"), words(&["hello", "how", "are"]));
+    assert_eq!(toks("meet@5pm"), words(&["meet", "5pm"]));
+    assert_eq!(toks("Meet@Noon"), words(&["meet", "noon"]));
     // Punctuation, amounts, variables, mentions and addresses are not letters.
     assert_eq!(toks("now! Hello !there"), words(&["now", "hello", "there"]));
     assert_eq!(

@@ -91,7 +91,7 @@ if [ -f "$pidfile" ]; then
   old=$(cat "$pidfile")
   # No `| grep -q` under pipefail: grep exits at its first match and the writer may get
   # SIGPIPE, which fails the pipeline. Read into a variable, then match.
-  old_cmd=$(tr '\0' ' ' <"/proc/$old/cmdline" 2>/dev/null || true)
+  old_cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$old/cmdline" || true)
   if [ -n "$old" ] && [[ $old_cmd == *'sendguard milter'* ]]; then
     step "stopping the milter (pid $old) a previous run left running"
     kill -TERM "$old" 2>/dev/null || true
