@@ -3076,6 +3076,32 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
         }
     }
 
+    /// `parts` through a [`TextSink`] with a line break between them, with the phrase copy
+    /// and with [`text_reference`]: (text, pending space, cut) of each.
+    fn both_ways(parts: &[&str], limit: usize) -> [(String, bool, bool); 2] {
+        [false, true].map(|reference| {
+            let mut out = String::new();
+            let mut sink = TextSink {
+                out: &mut out,
+                limit,
+                space: false,
+                cut: false,
+            };
+            for (k, part) in parts.iter().enumerate() {
+                if k > 0 {
+                    sink.line_break();
+                }
+                if reference {
+                    text_reference(&mut sink, part);
+                } else {
+                    sink.text(part);
+                }
+            }
+            let (space, cut) = (sink.space, sink.cut);
+            (out, space, cut)
+        })
+    }
+
     #[test]
     fn text_sink_copies_phrases_as_word_by_word() {
         let alphabet = [
@@ -3099,32 +3125,8 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
             } else {
                 round % 23
             };
-            let (mut a, mut b) = (String::new(), String::new());
-            let mut new = TextSink {
-                out: &mut a,
-                limit,
-                space: false,
-                cut: false,
-            };
-            new.text(&first);
-            new.line_break();
-            new.text(&second);
-            let (space, cut) = (new.space, new.cut);
-            let mut old = TextSink {
-                out: &mut b,
-                limit,
-                space: false,
-                cut: false,
-            };
-            text_reference(&mut old, &first);
-            old.line_break();
-            text_reference(&mut old, &second);
-            let (old_space, old_cut) = (old.space, old.cut);
-            assert_eq!(
-                (a, space, cut),
-                (b, old_space, old_cut),
-                "{first:?} {second:?} {limit}"
-            );
+            let [new, old] = both_ways(&[&first, &second], limit);
+            assert_eq!(new, old, "{first:?} {second:?} {limit}");
         }
     }
 
@@ -3135,24 +3137,10 @@ me@host.c0m or @alone; a@b@c.example; write mailto:Ops@Help.example?s=1",
         // and never finish; one pass takes milliseconds. The output is the word-by-word one.
         let text = "ab ".repeat(8 << 20 >> 1);
         let limit = 256 * 1024;
-        let (mut a, mut b) = (String::new(), String::new());
-        let mut new = TextSink {
-            out: &mut a,
-            limit,
-            space: false,
-            cut: false,
-        };
-        new.text(&text);
-        assert!(new.cut);
-        let mut old = TextSink {
-            out: &mut b,
-            limit,
-            space: false,
-            cut: false,
-        };
-        text_reference(&mut old, &text);
-        assert_eq!(a.len(), limit);
-        assert_eq!(a, b);
+        let [new, old] = both_ways(&[&text], limit);
+        assert!(new.2, "cut");
+        assert_eq!(new.0.len(), limit);
+        assert_eq!(new, old);
         let mut out = String::new();
         html_to_text(&format!("<p>{text}</p><img alt=\"{text}\">"), &mut out);
         assert!(!out.is_empty());
