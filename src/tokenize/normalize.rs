@@ -405,15 +405,14 @@ fn push_folded(word: &str, out: &mut String) {
 /// by the word reader. `raw` is the line before lower-casing when it has the same byte offsets
 /// (an ASCII line): a symbol between a small letter and a capital is then a missing space, not a
 /// letter ("Hello!How").
-/// Returns true when something was rewritten. Lines without `@`, `$` or `!` cost one `memchr3`
-/// scan.
-pub fn fold_symbols(line: &mut String, raw: Option<&str>, tmp: &mut String) -> bool {
+/// Lines without `@`, `$` or `!` cost one `memchr3` scan.
+pub fn fold_symbols(line: &mut String, raw: Option<&str>, tmp: &mut String) {
     const fn symbol(c: u8) -> bool {
         matches!(c, b'@' | b'$' | b'!')
     }
     let b = line.as_bytes();
     let Some(first) = memchr::memchr3(b'@', b'$', b'!', b) else {
-        return false;
+        return;
     };
     // The letter the symbol at `i` stands for; `prev` is the byte before it as read (a symbol
     // already read as a letter counts as that letter). A symbol right after it is looked past
@@ -487,12 +486,10 @@ pub fn fold_symbols(line: &mut String, raw: Option<&str>, tmp: &mut String) -> b
             None => break,
         };
     }
-    if last.is_none() {
-        return false;
+    if last.is_some() {
+        tmp.push_str(&line[copied..]);
+        std::mem::swap(line, tmp);
     }
-    tmp.push_str(&line[copied..]);
-    std::mem::swap(line, tmp);
-    true
 }
 
 #[cfg(test)]
